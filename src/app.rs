@@ -1,0 +1,125 @@
+//! Wiring: loads the AWS configuration, builds the targets, and runs the server or `check`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::aws::{AccountClients, timeout_config};
+use crate::config::{Cli, Output};
+use crate::error::Error;
+use crate::http::{self, Web};
+use crate::metrics::ExporterMetrics;
+use crate::poller::{Poller, Target};
+use crate::report;
+use crate::snapshot::Snapshot;
+
+/// IAM and STS are global in the commercial partition; a region is still needed to sign, so
+/// without one configured the exporter signs for us-east-1. China and GovCloud users must set
+/// `AWS_REGION` to a region of their partition.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// Loads the standard AWS configuration chain (environment, profile, SSO, web identity, IMDS).
+pub async fn load_aws_config(call_timeout: Duration) -> SdkConfig {
+    let region = RegionProviderChain::default_provider().or_else(Region::new(FALLBACK_REGION));
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(timeout_config(call_timeout))
+        .load()
+        .await
+}
+
+/// The targets to check: for now, the account of the ambient credentials.
+fn targets(config: &SdkConfig, metrics: &ExporterMetrics) -> Vec<Target> {
+    vec![Target {
+        key: "ambient".into(),
+        account_id: None,
+        account_name: String::new(),
+        clients: AccountClients::new(config, &metrics.api),
+    }]
+}
+
+/// Polls once and prints the result; returns the process exit code.
+pub async fn check(cli: &Cli, output: Output) -> u8 {
+    let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
+    let config = load_aws_config(cli.poll.timeout).await;
+    let (mut poller, _) = Poller::new(targets(&config, &metrics), metrics);
+    let snapshot = poller.poll_once().await;
+    let out = match output {
+        Output::Table => report::table(&snapshot.accounts),
+        Output::Json => report::json(&snapshot.accounts),
+    };
+    print!("{out}");
+    report::Totals::of(&snapshot.accounts).exit_code()
+}
+
+/// Binds the listener; a bad or busy address is reported before anything else starts.
+pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
+    let addr = cli.web.listen_address;
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// Serves metrics until SIGINT or SIGTERM.
+pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
+    let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
+    let config = load_aws_config(cli.poll.timeout).await;
+    let (poller, snapshots) = Poller::new(targets(&config, &metrics), metrics.clone());
+    let web = Web {
+        snapshots,
+        metrics,
+        telemetry_path: cli.web.telemetry_path.clone(),
+        poll_interval: cli.poll.interval,
+    };
+    info!(
+        version = crate::VERSION,
+        revision = crate::REVISION,
+        address = %listener.local_addr()?,
+        poll_interval = %humantime::format_duration(cli.poll.interval),
+        "serving"
+    );
+
+    let (stop, stopped) = watch::channel(false);
+    let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let poll = tokio::spawn(poller.run(cli.poll.interval, until_stopped(stopped.clone())));
+    let server = tokio::spawn(http::serve(listener, web, until_stopped(stopped)));
+
+    shutdown_signal().await;
+    info!("shutting down");
+    let _ = stop.send(true);
+    let _ = tokio::join!(poll, server);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// An empty snapshot, for callers that need one before the first poll.
+pub fn empty_snapshot() -> Arc<Snapshot> {
+    Arc::new(Snapshot::default())
+}

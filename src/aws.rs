@@ -1,0 +1,345 @@
+//! The AWS edge: SDK clients for one account, the calls the decision needs, and an interceptor
+//! that counts every call and every failed attempt by service, operation and bounded code.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::types::SummaryKeyType;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, Error as ErasedError, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::timeout::TimeoutConfig;
+
+use crate::error::{Error, bounded_aws_code};
+use crate::metrics::ApiCounters;
+use crate::posture::{self, Identity, Posture, Summary, VirtualDevice};
+
+/// Page size for `ListVirtualMFADevices`: the API's maximum, so that an account with thousands
+/// of IAM users costs as few calls as possible.
+const MFA_PAGE_SIZE: i32 = 1000;
+
+/// What one successful check observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// The account and partition the credentials belong to.
+    pub identity: Identity,
+    /// The root user's posture.
+    pub posture: Posture,
+}
+
+/// The timeouts applied to every AWS call: `--poll.timeout` bounds a whole call, retries included.
+pub fn timeout_config(call_timeout: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(call_timeout)
+        .connect_timeout(call_timeout.min(Duration::from_secs(5)))
+        .build()
+}
+
+/// The STS and IAM clients that check one account.
+#[derive(Debug, Clone)]
+pub struct AccountClients {
+    sts: aws_sdk_sts::Client,
+    iam: aws_sdk_iam::Client,
+}
+
+impl AccountClients {
+    /// Builds the clients from a loaded SDK configuration, counting calls into `api`.
+    pub fn new(config: &SdkConfig, api: &ApiCounters) -> AccountClients {
+        let sts = aws_sdk_sts::config::Builder::from(config)
+            .interceptor(ApiCallInterceptor::new(api.clone()))
+            .build();
+        let iam = aws_sdk_iam::config::Builder::from(config)
+            .interceptor(ApiCallInterceptor::new(api.clone()))
+            .build();
+        AccountClients::from_clients(
+            aws_sdk_sts::Client::from_conf(sts),
+            aws_sdk_iam::Client::from_conf(iam),
+        )
+    }
+
+    /// Wraps clients that were built elsewhere (tests build them with mocked responses).
+    pub fn from_clients(sts: aws_sdk_sts::Client, iam: aws_sdk_iam::Client) -> AccountClients {
+        AccountClients { sts, iam }
+    }
+
+    /// Checks the root user of the account these clients' credentials belong to.
+    pub async fn observe(&self) -> Result<Observation, Error> {
+        let identity = self.caller_identity().await?;
+        if !identity.has_root_user() {
+            return Ok(Observation {
+                posture: Posture::NO_ROOT_USER,
+                identity,
+            });
+        }
+        let summary = self.account_summary().await?;
+        let devices = if summary.needs_device_listing() {
+            Some(self.assigned_virtual_devices().await?)
+        } else {
+            None
+        };
+        let posture = posture::decide(&identity, &summary, devices.as_deref()).map_err(|e| {
+            Error::Incomplete {
+                operation: "GetAccountSummary",
+                what: e.to_string(),
+            }
+        })?;
+        Ok(Observation { identity, posture })
+    }
+
+    async fn caller_identity(&self) -> Result<Identity, Error> {
+        const OP: &str = "GetCallerIdentity";
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| sdk_error("sts", OP, e))?;
+        let (Some(account), Some(arn)) = (out.account(), out.arn()) else {
+            return Err(Error::Incomplete {
+                operation: OP,
+                what: "no Account or Arn".into(),
+            });
+        };
+        Identity::from_caller(account, arn).ok_or_else(|| Error::Incomplete {
+            operation: OP,
+            what: format!("unparsable caller ARN {arn:?}"),
+        })
+    }
+
+    async fn account_summary(&self) -> Result<Summary, Error> {
+        const OP: &str = "GetAccountSummary";
+        let out = self
+            .iam
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(|e| sdk_error("iam", OP, e))?;
+        let map = out.summary_map().ok_or_else(|| Error::Incomplete {
+            operation: OP,
+            what: "no SummaryMap".into(),
+        })?;
+        let get = |key: SummaryKeyType| map.get(&key).copied();
+        Ok(Summary {
+            mfa_enabled: get(SummaryKeyType::AccountMfaEnabled),
+            access_keys_present: get(SummaryKeyType::AccountAccessKeysPresent),
+            signing_certificates_present: get(SummaryKeyType::AccountSigningCertificatesPresent),
+            password_present: get(SummaryKeyType::AccountPasswordPresent),
+        })
+    }
+
+    /// Every assigned virtual MFA device, from every page; any failure fails the whole listing,
+    /// because a partial listing must never be read as "no virtual device".
+    async fn assigned_virtual_devices(&self) -> Result<Vec<VirtualDevice>, Error> {
+        const OP: &str = "ListVirtualMFADevices";
+        let mut devices = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .iam
+                .list_virtual_mfa_devices()
+                .assignment_status(aws_sdk_iam::types::AssignmentStatusType::Assigned)
+                .max_items(MFA_PAGE_SIZE)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error("iam", OP, e))?;
+            devices.extend(out.virtual_mfa_devices().iter().map(|d| VirtualDevice {
+                serial_number: d.serial_number().to_owned(),
+                user_arn: d.user().map(|u| u.arn().to_owned()),
+            }));
+            if !out.is_truncated() {
+                return Ok(devices);
+            }
+            match out.marker() {
+                Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_owned()),
+                _ => {
+                    return Err(Error::Incomplete {
+                        operation: OP,
+                        what: "truncated page without a new Marker".into(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Turns an SDK error into the crate's error with a bounded code. Counting is not done here:
+/// [`ApiCallInterceptor`] has already counted every failed attempt, the last one included.
+fn sdk_error<E>(
+    service: &'static str,
+    operation: &'static str,
+    err: SdkError<E, HttpResponse>,
+) -> Error
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let code = match &err {
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::ServiceError(e) => service_error_code(e.err().code(), e.raw().status().as_u16()),
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) if c.is_timeout() => "timeout",
+            Some(c) if c.is_io() => "connection",
+            _ if chain_has_credentials_error(&err) => "credentials",
+            _ => "dispatch",
+        },
+        SdkError::ResponseError(_) => "response",
+        _ if chain_has_credentials_error(&err) => "credentials",
+        _ => "other",
+    };
+    Error::Aws {
+        service,
+        operation,
+        code,
+        message: error_chain(&err),
+    }
+}
+
+/// The error and its sources, joined by `: `, each said once: the SDK's `DisplayErrorContext`
+/// appends a full `Debug` dump, too long for a log line or a table cell.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = e.source();
+    }
+    out
+}
+
+fn chain_has_credentials_error(err: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Counts each request put on the wire and each failed attempt, retries included, so that
+/// throttling shows in the error counter even when a retry then succeeds.
+#[derive(Debug)]
+pub struct ApiCallInterceptor {
+    api: ApiCounters,
+}
+
+impl ApiCallInterceptor {
+    /// An interceptor that records into `api`.
+    pub fn new(api: ApiCounters) -> ApiCallInterceptor {
+        ApiCallInterceptor { api }
+    }
+}
+
+fn service_and_operation(cfg: &ConfigBag) -> (String, String) {
+    match cfg.load::<Metadata>() {
+        Some(m) => (m.service().to_ascii_lowercase(), m.name().to_owned()),
+        None => ("unknown".into(), "unknown".into()),
+    }
+}
+
+impl Intercept for ApiCallInterceptor {
+    fn name(&self) -> &'static str {
+        "ApiCallInterceptor"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = service_and_operation(cfg);
+        self.api.request(&service, &operation);
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Err(err)) = context.output_or_error() {
+            let (service, operation) = service_and_operation(cfg);
+            self.api.error(
+                &service,
+                &operation,
+                attempt_error_code(err, context.response()),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The label for an error answer: its AWS code, or, when it carries none that could be read,
+/// `server_error` for a 5xx and `response` for anything else that could not be understood.
+fn service_error_code(code: Option<&str>, status: u16) -> &'static str {
+    match code {
+        Some(code) => bounded_aws_code(code),
+        None if status >= 500 => "server_error",
+        None => "response",
+    }
+}
+
+fn attempt_error_code(
+    err: &OrchestratorError<ErasedError>,
+    response: Option<&HttpResponse>,
+) -> &'static str {
+    if err.is_timeout_error() {
+        return "timeout";
+    }
+    if let Some(c) = err.as_connector_error() {
+        return if c.is_timeout() {
+            "timeout"
+        } else if c.is_io() {
+            "connection"
+        } else {
+            "dispatch"
+        };
+    }
+    if err.is_response_error() {
+        return "response";
+    }
+    if let Some(op) = err.as_operation_error() {
+        let status = response.map_or(0, |r| r.status().as_u16());
+        return service_error_code(operation_error_code(op), status);
+    }
+    if chain_has_credentials_error(err) {
+        return "credentials";
+    }
+    "other"
+}
+
+/// The AWS error code of a type-erased operation error: the interceptor sees errors of every
+/// operation through one type, so it tries the operations this exporter calls.
+fn operation_error_code(err: &ErasedError) -> Option<&str> {
+    macro_rules! try_types {
+        ($($ty:ty),* $(,)?) => {
+            $(if let Some(e) = err.downcast_ref::<$ty>() {
+                return e.code();
+            })*
+        };
+    }
+    try_types!(
+        aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+        aws_sdk_sts::operation::assume_role::AssumeRoleError,
+        aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError,
+        aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMFADevicesError,
+    );
+    None
+}

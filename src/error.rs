@@ -1,0 +1,105 @@
+//! The crate's one error type, and the bounded `code` label that each error maps to.
+
+use std::net::SocketAddr;
+
+/// Everything that can go wrong in the exporter.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An AWS API call failed after the SDK's retries.
+    #[error("{service}:{operation} failed ({code}): {message}")]
+    Aws {
+        /// The AWS service, lower case (`iam`, `sts`).
+        service: &'static str,
+        /// The API operation, as AWS names it (`GetAccountSummary`).
+        operation: &'static str,
+        /// The bounded error code used as a metric label.
+        code: &'static str,
+        /// The full error chain as the SDK reports it; never holds credentials.
+        message: String,
+    },
+    /// An AWS answer lacked something the decision cannot do without.
+    #[error("incomplete answer from {operation}: {what}")]
+    Incomplete {
+        /// The API operation whose answer was incomplete.
+        operation: &'static str,
+        /// What was missing.
+        what: String,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address from `--web.listen-address`.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(#[from] std::io::Error),
+    /// The check of one account panicked; the panic was contained.
+    #[error("check panicked: {0}")]
+    Panic(String),
+}
+
+impl Error {
+    /// A small, fixed set of values for the `code` label of the error counters.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Aws { code, .. } => code,
+            Error::Incomplete { .. } => "incomplete_response",
+            Error::Bind { .. } | Error::Http(_) => "internal",
+            Error::Panic(_) => "panic",
+        }
+    }
+}
+
+/// AWS error codes worth a label of their own; every other code is reported as `other`.
+///
+/// The list is closed on purpose: an error code is remote input, and an open label set would
+/// let a misbehaving endpoint create unbounded series.
+const KNOWN_AWS_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "IncompleteSignature",
+    "InternalFailure",
+    "InvalidClientTokenId",
+    "InvalidParameterValue",
+    "MalformedQueryString",
+    "NoSuchEntity",
+    "OptInRequired",
+    "RegionDisabledException",
+    "RequestExpired",
+    "RequestLimitExceeded",
+    "ServiceFailure",
+    "ServiceUnavailable",
+    "SignatureDoesNotMatch",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "UnrecognizedClientException",
+    "ValidationError",
+];
+
+/// Maps an AWS error code to the bounded label value: itself when known, `other` otherwise.
+pub fn bounded_aws_code(code: &str) -> &'static str {
+    KNOWN_AWS_CODES
+        .iter()
+        .find(|known| **known == code)
+        .copied()
+        .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_codes_are_bounded() {
+        assert_eq!(bounded_aws_code("Throttling"), "Throttling");
+        assert_eq!(bounded_aws_code("AccessDenied"), "AccessDenied");
+        assert_eq!(bounded_aws_code("SomethingNewFromAws"), "other");
+        assert_eq!(bounded_aws_code(""), "other");
+    }
+}

@@ -1,0 +1,367 @@
+//! The HTTP side: `/metrics` (or `--web.telemetry-path`), a landing page, `/healthz` and
+//! `/readyz`. Handlers only read the latest snapshot; nothing here calls AWS.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+use crate::metrics::{CONTENT_TYPE, ExporterMetrics};
+use crate::snapshot::Snapshot;
+
+/// A slow client gets this long to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests to this server are tiny; a bigger read buffer only helps an abusive client.
+const MAX_BUF_SIZE: usize = 16 * 1024;
+/// Prometheus sends a handful of headers; browsers a few dozen.
+const MAX_HEADERS: usize = 64;
+/// How long in-flight requests may take to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the handlers need: the latest snapshot and how the server was configured.
+#[derive(Debug, Clone)]
+pub struct Web {
+    /// The latest published snapshot.
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// The exporter's own metrics, for the per-scrape `process_*` series.
+    pub metrics: ExporterMetrics,
+    /// Where the metrics are served (`--web.telemetry-path`).
+    pub telemetry_path: String,
+    /// The poll interval, shown on the landing page.
+    pub poll_interval: Duration,
+}
+
+type Body = Full<Bytes>;
+
+/// Serves HTTP on `listener` until `shutdown` completes, then lets open requests finish.
+pub async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output = ()>) {
+    let web = Arc::new(web);
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUF_SIZE)
+        .max_headers(MAX_HEADERS);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Running out of file descriptors must not end the server; back off briefly.
+                    debug!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let web = web.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let web = web.clone();
+            async move { Ok::<_, Infallible>(handle(&web, &req)) }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    info!("HTTP server stopping");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        info!("open connections did not finish in time");
+    }
+}
+
+/// Routes one request.
+pub fn handle(web: &Web, req: &Request<Incoming>) -> Response<Body> {
+    route(web, req.method(), req.uri().path(), accepts_gzip(req))
+}
+
+fn route(web: &Web, method: &Method, path: &str, gzip: bool) -> Response<Body> {
+    let known =
+        path == "/" || path == web.telemetry_path || path == "/healthz" || path == "/readyz";
+    if !known {
+        return text(StatusCode::NOT_FOUND, "404 page not found\n");
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+    let snapshot = web.snapshots.borrow().clone();
+    if path == web.telemetry_path {
+        return metrics(web, &snapshot, gzip);
+    }
+    match path {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if snapshot.completed_polls > 0 => text(StatusCode::OK, "ready\n"),
+        "/readyz" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first poll has not finished\n",
+        ),
+        _ => landing(web, &snapshot),
+    }
+}
+
+fn metrics(web: &Web, snapshot: &Snapshot, gzip: bool) -> Response<Body> {
+    let process = web.metrics.encode_process();
+    let mut resp = if gzip {
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(snapshot.exposition.len() / 4 + 64),
+            flate2::Compression::fast(),
+        );
+        let body = enc
+            .write_all(&snapshot.exposition)
+            .and_then(|()| enc.write_all(&process))
+            .and_then(|()| enc.finish())
+            .expect("writing to a Vec cannot fail");
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        resp.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        resp
+    } else {
+        let mut body = Vec::with_capacity(snapshot.exposition.len() + process.len());
+        body.extend_from_slice(&snapshot.exposition);
+        body.extend_from_slice(&process);
+        Response::new(Full::new(Bytes::from(body)))
+    };
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    resp
+}
+
+fn accepts_gzip<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next() == Some("gzip") && !parts.any(|p| p.replace(' ', "") == "q=0")
+        })
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn landing(web: &Web, snapshot: &Snapshot) -> Response<Body> {
+    let mut html = String::with_capacity(2048 + snapshot.accounts.len() * 160);
+    let path = escape(&web.telemetry_path);
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>AWS root MFA exporter</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}\
+         .compliant{{color:#1a7f37}}.non_compliant,.error{{color:#cf222e}}</style></head><body>\
+         <h1>AWS root MFA exporter</h1>\
+         <p>Version {version} (revision {revision}). Checks whether the root user of each AWS account \
+         is protected by hardware MFA (CIS AWS Foundations, Security Hub IAM.6), every {interval}.</p>\
+         <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/healthz\">Health</a></li>\
+         <li><a href=\"/readyz\">Readiness</a></li></ul>",
+        version = escape(crate::VERSION),
+        revision = escape(crate::REVISION),
+        interval = humantime::format_duration(web.poll_interval),
+    );
+    if snapshot.completed_polls == 0 {
+        html.push_str("<p>The first poll has not finished yet.</p>");
+    } else {
+        html.push_str(
+            "<h2>Accounts</h2><table><tr><th>Account</th><th>Name</th><th>Status</th>\
+             <th>Virtual MFA devices on root</th></tr>",
+        );
+        for a in &snapshot.accounts {
+            let status = a.status().as_str();
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td class=\"{status}\">{status}</td><td>{}</td></tr>",
+                escape(a.account_id.as_deref().unwrap_or("(unidentified)")),
+                escape(&a.account_name),
+                a.posture
+                    .map(|p| p.virtual_devices.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</body></html>\n");
+    let mut resp = Response::new(Full::new(Bytes::from(html)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    resp
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::AccountView;
+    use http_body_util::BodyExt;
+
+    fn web(snapshot: Snapshot) -> Web {
+        let (_tx, rx) = watch::channel(Arc::new(snapshot));
+        Web {
+            snapshots: rx,
+            metrics: ExporterMetrics::new("test", "abc"),
+            telemetry_path: "/metrics".into(),
+            poll_interval: Duration::from_secs(300),
+        }
+    }
+
+    async fn body(resp: Response<Body>) -> Vec<u8> {
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn routes_answer_with_the_right_status() {
+        let w = web(Snapshot::default());
+        let cases = [
+            (Method::GET, "/healthz", StatusCode::OK),
+            (Method::GET, "/readyz", StatusCode::SERVICE_UNAVAILABLE),
+            (Method::GET, "/", StatusCode::OK),
+            (Method::HEAD, "/", StatusCode::OK),
+            (Method::GET, "/metrics", StatusCode::OK),
+            (Method::GET, "/nope", StatusCode::NOT_FOUND),
+            (Method::POST, "/metrics", StatusCode::METHOD_NOT_ALLOWED),
+            (Method::DELETE, "/", StatusCode::METHOD_NOT_ALLOWED),
+        ];
+        for (method, path, want) in cases {
+            let resp = route(&w, &method, path, false);
+            assert_eq!(resp.status(), want, "{method} {path}");
+            if want == StatusCode::METHOD_NOT_ALLOWED {
+                assert_eq!(resp.headers()[header::ALLOW], "GET, HEAD");
+            }
+        }
+        let ready = web(Snapshot {
+            completed_polls: 1,
+            ..Snapshot::default()
+        });
+        assert_eq!(
+            route(&ready, &Method::GET, "/readyz", false).status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_plain_or_gzipped() {
+        let w = web(Snapshot {
+            exposition: Bytes::from_static(b"# HELP x y\n# TYPE x gauge\nx 1\n"),
+            completed_polls: 1,
+            ..Snapshot::default()
+        });
+        let plain = route(&w, &Method::GET, "/metrics", false);
+        assert_eq!(plain.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let plain = String::from_utf8(body(plain).await).unwrap();
+        assert!(
+            plain.starts_with("# HELP x y\n# TYPE x gauge\nx 1\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("\nprocess_start_time_seconds "), "{plain}");
+
+        let zipped = route(&w, &Method::GET, "/metrics", true);
+        assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip");
+        let zipped = body(zipped).await;
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&zipped[..]),
+            &mut unzipped,
+        )
+        .unwrap();
+        // The process_* series are read per scrape, so only the snapshot part is identical.
+        assert!(
+            unzipped.starts_with("# HELP x y\n# TYPE x gauge\nx 1\n"),
+            "{unzipped}"
+        );
+        assert!(
+            unzipped.contains("\nprocess_start_time_seconds "),
+            "{unzipped}"
+        );
+    }
+
+    #[test]
+    fn gzip_is_negotiated_from_accept_encoding() {
+        let cases = [
+            ("gzip", true),
+            ("deflate, gzip;q=1.0, *;q=0.5", true),
+            ("gzip;q=0", false),
+            ("gzip; q=0", false),
+            ("identity", false),
+            ("", false),
+        ];
+        for (value, want) in cases {
+            let req = Request::builder()
+                .header(header::ACCEPT_ENCODING, value)
+                .body(())
+                .unwrap();
+            assert_eq!(accepts_gzip(&req), want, "{value:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn landing_page_escapes_account_names() {
+        let w = web(Snapshot {
+            completed_polls: 1,
+            accounts: vec![AccountView {
+                account_id: Some("123456789012".into()),
+                account_name: "<script>alert(1)</script>".into(),
+                ..AccountView::default()
+            }],
+            ..Snapshot::default()
+        });
+        let html = String::from_utf8(body(route(&w, &Method::GET, "/", false)).await).unwrap();
+        assert!(html.contains("123456789012"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("href=\"/metrics\""));
+    }
+}

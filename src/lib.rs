@@ -1,0 +1,31 @@
+//! aws-root-mfa-exporter: watches whether the root user of AWS accounts is protected by
+//! hardware MFA (CIS AWS Foundations, Security Hub IAM.6) and publishes it for Prometheus.
+//!
+//! - [`posture`]: the compliance decision, a pure function of the AWS answers.
+//! - [`aws`]: the SDK calls that gather those answers, and API call accounting.
+//! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
+//! - [`metrics`]: metric names and the exposition, encoded once per poll.
+//! - [`http`]: `/metrics`, the landing page and the health endpoints.
+//! - [`report`]: the table and JSON output of `check`, and its exit codes.
+//! - [`config`], [`logging`], [`app`]: flags, logs, and the wiring of it all.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod poller;
+pub mod posture;
+pub mod report;
+pub mod snapshot;
+
+pub use error::Error;
+
+/// The exporter's version, from Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git revision it was built from, or `unknown`.
+pub const REVISION: &str = env!("BUILD_REVISION");

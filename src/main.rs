@@ -1,0 +1,51 @@
+//! The `aws-root-mfa-exporter` binary: flags, logging, then the server or `check`.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use aws_root_mfa_exporter::app;
+use aws_root_mfa_exporter::config::{Cli, Command};
+use aws_root_mfa_exporter::logging;
+use clap::Parser;
+
+/// Exit code for bad flags and start-up failures, as for a usage error.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let rendered = err.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{first}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    logging::init(&cli.log);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+#[tokio::main]
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Some(Command::Check { output }) = cli.command {
+        return Ok(app::check(&cli, output).await);
+    }
+    let listener = app::bind(&cli).await?;
+    app::serve(&cli, listener).await?;
+    Ok(0)
+}

@@ -1,0 +1,260 @@
+//! Metric names, the exporter's own long-lived metrics, and the exposition of a poll's snapshot.
+//!
+//! Per-account series are rebuilt from scratch for every poll, so an account that is no longer
+//! watched simply disappears; the exporter's own counters live for the whole process.
+
+use bytes::Bytes;
+use prometheus::core::Collector;
+use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::snapshot::AccountView;
+
+/// The prefix of every metric about an account's root user.
+pub const NAMESPACE: &str = "aws_root";
+/// The prefix of the exporter's own metrics.
+pub const SELF_NAMESPACE: &str = "aws_root_mfa_exporter";
+/// The content type of the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Appended to every HELP text of a cached value: the Writing Exporters guide asks an exporter
+/// that polls on its own timer to say so.
+const CACHED: &str = "Cached: refreshed every poll interval (--poll.interval).";
+
+/// The AWS API call counters, shared by every SDK client.
+#[derive(Debug, Clone)]
+pub struct ApiCounters {
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+}
+
+impl ApiCounters {
+    /// Counts one request put on the wire.
+    pub fn request(&self, service: &str, operation: &str) {
+        self.requests.with_label_values(&[service, operation]).inc();
+    }
+
+    /// Counts one failed attempt or call, by bounded code.
+    pub fn error(&self, service: &str, operation: &str, code: &str) {
+        self.errors
+            .with_label_values(&[service, operation, code])
+            .inc();
+    }
+
+    /// The current count of requests for one operation (for tests and the `check` summary).
+    pub fn requests_for(&self, service: &str, operation: &str) -> u64 {
+        self.requests.with_label_values(&[service, operation]).get()
+    }
+
+    /// The current count of errors for one operation and code.
+    pub fn errors_for(&self, service: &str, operation: &str, code: &str) -> u64 {
+        self.errors
+            .with_label_values(&[service, operation, code])
+            .get()
+    }
+
+    /// All requests so far, every operation together.
+    pub fn total_requests(&self) -> u64 {
+        self.requests
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+}
+
+/// The exporter's own metrics, registered once for the life of the process.
+#[derive(Debug, Clone)]
+pub struct ExporterMetrics {
+    registry: Registry,
+    process: Registry,
+    /// The AWS API call counters.
+    pub api: ApiCounters,
+    poll_duration: Gauge,
+}
+
+impl ExporterMetrics {
+    /// Registers the exporter's metrics, with build information from `version` and `revision`.
+    pub fn new(version: &str, revision: &str) -> ExporterMetrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                format!("{SELF_NAMESPACE}_api_requests_total"),
+                "AWS API requests sent, retries included, by service and operation.",
+            ),
+            &["service", "operation"],
+        )
+        .expect("valid metric");
+        let errors = IntCounterVec::new(
+            Opts::new(
+                format!("{SELF_NAMESPACE}_api_errors_total"),
+                "Failed AWS API attempts and calls, by service, operation and a bounded error code.",
+            ),
+            &["service", "operation", "code"],
+        )
+        .expect("valid metric");
+        let poll_duration = Gauge::new(
+            format!("{SELF_NAMESPACE}_poll_duration_seconds"),
+            format!("How long the last full poll of every account took. {CACHED}"),
+        )
+        .expect("valid metric");
+        let build_info = GaugeVec::new(
+            Opts::new(
+                format!("{SELF_NAMESPACE}_build_info"),
+                "A metric with a constant '1' value labeled by the exporter's version and revision.",
+            ),
+            &["version", "revision"],
+        )
+        .expect("valid metric");
+        build_info.with_label_values(&[version, revision]).set(1.0);
+        for c in [
+            Box::new(requests.clone()) as Box<dyn Collector>,
+            Box::new(errors.clone()),
+            Box::new(poll_duration.clone()),
+            Box::new(build_info),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+
+        let process = Registry::new();
+        #[cfg(target_os = "linux")]
+        process
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric names");
+
+        ExporterMetrics {
+            registry,
+            process,
+            api: ApiCounters { requests, errors },
+            poll_duration,
+        }
+    }
+
+    /// Records how long the last full poll took.
+    pub fn set_poll_duration(&self, seconds: f64) {
+        self.poll_duration.set(seconds);
+    }
+
+    /// Encodes the account series of one poll together with the exporter's own metrics.
+    pub fn encode_snapshot(&self, accounts: &[AccountView]) -> Bytes {
+        let per_poll = account_registry(accounts);
+        let mut families = per_poll.gather();
+        families.extend(self.registry.gather());
+        families.sort_by(|a, b| a.name().cmp(b.name()));
+        encode(&families)
+    }
+
+    /// Encodes the `process_*` metrics, which are read fresh for every scrape.
+    pub fn encode_process(&self) -> Bytes {
+        encode(&self.process.gather())
+    }
+}
+
+fn encode(families: &[prometheus::proto::MetricFamily]) -> Bytes {
+    let mut buf = Vec::with_capacity(4096);
+    TextEncoder::new()
+        .encode(families, &mut buf)
+        .expect("writing to a Vec cannot fail");
+    Bytes::from(buf)
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let vec = GaugeVec::new(
+        Opts::new(format!("{NAMESPACE}_{name}"), format!("{help} {CACHED}")),
+        labels,
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(vec.clone()))
+        .expect("unique metric names");
+    vec
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// A fresh registry holding one poll's per-account series.
+fn account_registry(accounts: &[AccountView]) -> Registry {
+    let r = Registry::new();
+    let id = &["account_id"];
+    let mfa_enabled = gauge_vec(
+        &r,
+        "mfa_enabled",
+        "1 if the root user has any MFA device.",
+        id,
+    );
+    let hardware = gauge_vec(
+        &r,
+        "mfa_hardware",
+        "1 if root MFA is enabled and no virtual MFA device is assigned to the root user (CIS IAM.6).",
+        id,
+    );
+    let virtual_devices = gauge_vec(
+        &r,
+        "mfa_virtual_devices",
+        "Virtual MFA devices assigned to the root user.",
+        id,
+    );
+    let access_keys = gauge_vec(
+        &r,
+        "access_keys_present",
+        "1 if the root user has access keys (or IAM did not say it has none).",
+        id,
+    );
+    let credentials = gauge_vec(
+        &r,
+        "credentials_present",
+        "0 only when the account positively has no root password, access keys or signing certificates, or no root user.",
+        id,
+    );
+    let info = gauge_vec(
+        &r,
+        "account_info",
+        "A metric with a constant '1' value labeled by the account's id, name and partition.",
+        &["account_id", "account_name", "partition"],
+    );
+    let success = gauge_vec(
+        &r,
+        "check_success",
+        "1 if the last check of this account succeeded.",
+        id,
+    );
+    let timestamp = gauge_vec(
+        &r,
+        "check_timestamp_seconds",
+        "Unix time of the last successful check of this account.",
+        id,
+    );
+
+    for a in accounts {
+        let account = a.account_id.as_deref().unwrap_or("");
+        let labels = &[account];
+        success.with_label_values(labels).set(flag(a.last_check_ok));
+        if let Some(t) = a.last_success_unix {
+            timestamp.with_label_values(labels).set(t);
+        }
+        if let Some(partition) = &a.partition {
+            info.with_label_values(&[account, a.account_name.as_str(), partition])
+                .set(1.0);
+        }
+        if let Some(p) = &a.posture {
+            mfa_enabled
+                .with_label_values(labels)
+                .set(flag(p.mfa_enabled));
+            hardware.with_label_values(labels).set(flag(p.hardware));
+            virtual_devices
+                .with_label_values(labels)
+                .set(f64::from(p.virtual_devices));
+            access_keys
+                .with_label_values(labels)
+                .set(flag(p.access_keys_present));
+            credentials
+                .with_label_values(labels)
+                .set(flag(p.credentials_present));
+        }
+    }
+    r
+}

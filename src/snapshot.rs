@@ -1,0 +1,119 @@
+//! What one poll knows: the state of every watched account and its pre-encoded exposition.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::posture::{Compliance, Posture};
+
+/// The last known state of one watched account.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountView {
+    /// The account id; `None` until the credentials' account has been identified.
+    pub account_id: Option<String>,
+    /// The account's name where known (from AWS Organizations), else empty.
+    pub account_name: String,
+    /// The ARN partition, once identified.
+    pub partition: Option<String>,
+    /// The last observed posture; kept when a later check fails.
+    pub posture: Option<Posture>,
+    /// Whether the last check succeeded.
+    pub last_check_ok: bool,
+    /// Unix time of the last successful check.
+    pub last_success_unix: Option<f64>,
+    /// The bounded code of the last failure, if the last check failed.
+    pub last_error_code: Option<&'static str>,
+    /// The message of the last failure, if the last check failed.
+    pub last_error: Option<String>,
+}
+
+/// How an account is reported by `check` and on the landing page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Observed compliant in the last check.
+    Compliant,
+    /// Observed non-compliant in the last check.
+    NonCompliant,
+    /// Observed to have no root credentials or no root user.
+    NotApplicable,
+    /// The last check failed, so its current state is not known.
+    Error,
+}
+
+impl Status {
+    /// The value used in tables and on the landing page.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Compliant => "compliant",
+            Status::NonCompliant => "non_compliant",
+            Status::NotApplicable => "not_applicable",
+            Status::Error => "error",
+        }
+    }
+}
+
+impl AccountView {
+    /// The account's status: only a successful last check tells where it stands now.
+    pub fn status(&self) -> Status {
+        match (self.last_check_ok, self.posture.map(|p| p.compliance())) {
+            (true, Some(Compliance::Compliant)) => Status::Compliant,
+            (true, Some(Compliance::NonCompliant)) => Status::NonCompliant,
+            (true, Some(Compliance::NotApplicable)) => Status::NotApplicable,
+            _ => Status::Error,
+        }
+    }
+}
+
+/// One poll's result, swapped in whole; the HTTP handlers only ever read it.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The accounts, in a stable order.
+    pub accounts: Vec<AccountView>,
+    /// The Prometheus text exposition of the accounts and the exporter's own metrics.
+    pub exposition: Bytes,
+    /// How many polls have completed; 0 until the first one has.
+    pub completed_polls: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(ok: bool, posture: Option<Posture>) -> AccountView {
+        AccountView {
+            last_check_ok: ok,
+            posture,
+            ..AccountView::default()
+        }
+    }
+
+    #[test]
+    fn status_needs_a_successful_last_check() {
+        let hardware = Posture {
+            mfa_enabled: true,
+            hardware: true,
+            virtual_devices: 0,
+            access_keys_present: false,
+            credentials_present: true,
+        };
+        let virt = Posture {
+            hardware: false,
+            virtual_devices: 1,
+            ..hardware
+        };
+        let cases = [
+            (view(true, Some(hardware)), Status::Compliant),
+            (view(true, Some(virt)), Status::NonCompliant),
+            (
+                view(true, Some(Posture::NO_ROOT_USER)),
+                Status::NotApplicable,
+            ),
+            (view(false, Some(hardware)), Status::Error),
+            (view(false, None), Status::Error),
+            (view(true, None), Status::Error),
+        ];
+        for (v, want) in cases {
+            assert_eq!(v.status(), want, "{v:?}");
+        }
+    }
+}

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Starts moto as the stand-in AWS for the end-to-end tests, with root-user state it cannot set.
+
+moto implements the IAM, STS and Organizations wire protocols, but it has no API to give the
+root user MFA, access keys or a password: `AccountMFAEnabled` is hard-coded to 0,
+`AccountPasswordPresent` is never returned, and a virtual MFA device can only be enabled for an
+IAM user. This launcher runs moto's WSGI app in-process and patches its backend to set that
+state, and wraps the app in a small middleware that
+
+- answers `POST /_fixture/accounts` (a JSON list of account specs) to (re)apply account state
+  while the server runs, so a test can "fix" an account and watch the exporter notice; and
+- injects AWS-style errors for chosen operations of chosen accounts (moto never fails).
+
+Usage: moto_launcher.py --scenario FILE.json [--host 127.0.0.1] [--port 0]
+When ready it prints one JSON line to stdout: {"endpoint": URL, "credentials": {account: {...}}}
+and then serves until SIGTERM or SIGINT (or, with --exit-on-stdin-close, until stdin closes).
+
+An account spec (every key but "id" optional):
+  id                 12-digit account id
+  mfa_enabled        bool: AccountMFAEnabled
+  root_virtual       list of virtual MFA device names assigned to the root user
+  user_devices       int: IAM users, each with an assigned virtual device (created before root's)
+  decoy              bool: IAM user "rootadmin" owning a device named "root-account-mfa-device"
+  unassigned         int: virtual devices assigned to nobody
+  access_keys        0|1: AccountAccessKeysPresent
+  certificates       0|1: AccountSigningCertificatesPresent
+  password           0|1|null: AccountPasswordPresent (null: left out, as older IAM does)
+  omit               list of SummaryMap keys to leave out of GetAccountSummary
+  fault              {"operation": "GetAccountSummary", "status": 403, "code": "AccessDenied"}
+                     makes every call of that operation by that account fail
+"""
+
+import argparse
+import datetime
+import io
+import json
+import os
+import signal
+import sys
+import threading
+import types
+import urllib.parse
+
+import boto3
+from botocore.config import Config
+from moto.iam.models import AccountSummary, VirtualMfaDevice, get_account_id_from, iam_backends
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+REGION = "us-east-1"
+FAULTS = {}  # account id -> fault spec
+LOCK = threading.Lock()
+
+_original_summary_map = AccountSummary.summary_map.fget
+
+
+def _summary_map(self):
+    """GetAccountSummary with the keys moto cannot set: AccountPasswordPresent, and omissions."""
+    result = dict(_original_summary_map(self))
+    password = getattr(self, "fixture_password", None)
+    if password is not None:
+        result["AccountPasswordPresent"] = password
+    for key in getattr(self, "fixture_omit", ()):
+        result.pop(key, None)
+    return result
+
+
+AccountSummary.summary_map = property(_summary_map)
+
+
+def client(endpoint, service, account_id):
+    """A boto3 client that acts in `account_id` (moto reads the x-moto-account-id header)."""
+    c = boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="fixture",
+        aws_secret_access_key="fixture",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+    def add_account(request, **_):
+        request.headers["x-moto-account-id"] = account_id
+
+    c.meta.events.register("before-sign.*.*", add_account)
+    return c
+
+
+def backend(account_id):
+    return iam_backends[account_id]["global"]
+
+
+def root_user(account_id):
+    # How IAM reports the root user as a device's owner: no UserName, UserId is the account id.
+    return types.SimpleNamespace(
+        fixture_root=True,
+        path="/",
+        id=account_id,
+        arn=f"arn:aws:iam::{account_id}:root",
+        create_date=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+    )
+
+
+def user(account_id, name):
+    return types.SimpleNamespace(
+        path="/",
+        user_name=name,
+        id=f"AIDA{abs(hash(name)) % 10**16:016d}",
+        arn=f"arn:aws:iam::{account_id}:user/{name}",
+        create_date=datetime.datetime(2021, 1, 1, tzinfo=datetime.timezone.utc),
+    )
+
+
+def add_device(b, account_id, name, owner, exist_ok):
+    """Adds a virtual MFA device, assigned to `owner` (None: unassigned)."""
+    device = VirtualMfaDevice(account_id, REGION, f"/{name}")
+    if device.serial_number in b.virtual_mfa_devices:
+        if exist_ok:
+            return
+        raise ValueError(f"device {name} exists in {account_id}")
+    if owner is not None:
+        device.enable_date = datetime.datetime.now(datetime.timezone.utc)
+        device.user = owner
+    b.virtual_mfa_devices[device.serial_number] = device
+
+
+def ensure_user(iam, name):
+    try:
+        iam.create_user(UserName=name)
+        return True
+    except iam.exceptions.EntityAlreadyExistsException:
+        return False
+
+
+def apply_account(endpoint, spec):
+    """Sets one account's state; applying a spec again replaces root's devices and summary."""
+    account_id = spec["id"]
+    iam = client(endpoint, "iam", account_id)
+    creds = None
+    if ensure_user(iam, "exporter"):
+        key = iam.create_access_key(UserName="exporter")["AccessKey"]
+        creds = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+
+    b = backend(account_id)
+    for serial, device in list(b.virtual_mfa_devices.items()):
+        if getattr(device.user, "fixture_root", False):
+            del b.virtual_mfa_devices[serial]
+    # User devices are made in-process: thousands of them cost milliseconds instead of minutes
+    # of HTTP calls, and ListVirtualMFADevices renders them exactly like API-made ones.
+    for i in range(int(spec.get("user_devices", 0))):
+        name = f"user-{i:05d}"
+        add_device(b, account_id, name, user(account_id, name), exist_ok=True)
+    if spec.get("decoy"):
+        add_device(b, account_id, "root-account-mfa-device", user(account_id, "rootadmin"), exist_ok=True)
+    for i in range(int(spec.get("unassigned", 0))):
+        add_device(b, account_id, f"spare-{i}", None, exist_ok=True)
+    for name in spec.get("root_virtual", []):
+        add_device(b, account_id, name, root_user(account_id), exist_ok=False)
+
+    summary = b.account_summary
+    summary._account_mfa_enabled = 1 if spec.get("mfa_enabled") else 0
+    summary._account_access_keys_present = int(spec.get("access_keys", 0))
+    summary._account_signing_certificates_present = int(spec.get("certificates", 0))
+    summary.fixture_password = spec.get("password", 1)
+    summary.fixture_omit = list(spec.get("omit", []))
+    with LOCK:
+        if spec.get("fault"):
+            FAULTS[account_id] = spec["fault"]
+        else:
+            FAULTS.pop(account_id, None)
+    return creds
+
+
+class Fixtures:
+    """WSGI middleware: the fixture endpoint, and fault injection in front of moto."""
+
+    def __init__(self, app, endpoint_ref):
+        self.app = app
+        self.endpoint_ref = endpoint_ref
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/_fixture/accounts" and environ["REQUEST_METHOD"] == "POST":
+            specs = json.loads(self._body(environ) or b"[]")
+            creds = {s["id"]: apply_account(self.endpoint_ref[0], s) for s in specs}
+            body = json.dumps({k: v for k, v in creds.items() if v}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        fault = self._fault_for(environ)
+        if fault:
+            body = (
+                '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+                f'<Code>{fault["code"]}</Code><Message>injected by the test launcher</Message></Error>'
+                "<RequestId>fixture</RequestId></ErrorResponse>"
+            ).encode()
+            status = f'{int(fault.get("status", 400))} Injected'
+            start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _body(environ):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    def _fault_for(self, environ):
+        with LOCK:
+            if not FAULTS:
+                return None
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if "Credential=" not in auth:
+            return None
+        access_key = auth.split("Credential=", 1)[1].split("/", 1)[0]
+        account_id = get_account_id_from(access_key)
+        with LOCK:
+            fault = FAULTS.get(account_id)
+        if not fault:
+            return None
+        form = urllib.parse.parse_qs(self._body(environ).decode("utf-8", "replace"))
+        action = form.get("Action", [""])[0]
+        return fault if action == fault.get("operation") else None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--scenario", required=True, help="JSON file: {\"accounts\": [spec, ...]}")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--exit-on-stdin-close", action="store_true",
+                        help="stop when standard input closes (so a dying test leaves nothing behind)")
+    args = parser.parse_args()
+
+    endpoint_ref = [None]
+    app = Fixtures(DomainDispatcherApplication(create_backend_app), endpoint_ref)
+    server = make_server(args.host, args.port, app, threaded=True)
+    endpoint = f"http://{args.host}:{server.server_port}"
+    endpoint_ref[0] = endpoint
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    with open(args.scenario, encoding="utf-8") as f:
+        scenario = json.load(f)
+    credentials = {}
+    for spec in scenario.get("accounts", []):
+        creds = apply_account(endpoint, spec)
+        if creds:
+            credentials[spec["id"]] = creds
+    print(json.dumps({"endpoint": endpoint, "credentials": credentials}), flush=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if args.exit_on_stdin_close:
+        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    stop.wait()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    main()

@@ -1,0 +1,392 @@
+//! The AWS edge at the SDK level, with `aws-smithy-mocks`: real SDK clients, real response
+//! deserialization and retries, with the HTTP answers scripted. Covers what moto cannot do:
+//! throttling, access denied, a timeout, and what the exporter keeps when a check fails.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_root_mfa_exporter::aws::{AccountClients, ApiCallInterceptor, timeout_config};
+use aws_root_mfa_exporter::metrics::ExporterMetrics;
+use aws_root_mfa_exporter::poller::{Poller, Target};
+use aws_root_mfa_exporter::snapshot::Snapshot;
+use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput;
+use aws_sdk_iam::types::SummaryKeyType;
+use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::RetryConfig;
+
+const ACCOUNT: &str = "123456789012";
+
+fn metrics() -> ExporterMetrics {
+    ExporterMetrics::new("test", "test")
+}
+
+/// The standard retry mode with a short backoff, so retried tests stay fast.
+fn fast_retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+}
+
+fn clients(metrics: &ExporterMetrics, sts_rules: &[&Rule], iam_rules: &[&Rule]) -> AccountClients {
+    let api = metrics.api.clone();
+    let sts = mock_client!(
+        aws_sdk_sts,
+        RuleMode::MatchAny,
+        sts_rules.iter().copied(),
+        |c| c
+            .interceptor(ApiCallInterceptor::new(api.clone()))
+            .retry_config(fast_retries())
+    );
+    let api = metrics.api.clone();
+    let iam = mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        iam_rules.iter().copied(),
+        |c| c
+            .interceptor(ApiCallInterceptor::new(api.clone()))
+            .retry_config(fast_retries())
+    );
+    AccountClients::from_clients(sts, iam)
+}
+
+fn caller() -> Rule {
+    mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+        GetCallerIdentityOutput::builder()
+            .account(ACCOUNT)
+            .arn(format!(
+                "arn:aws:sts::{ACCOUNT}:assumed-role/audit/exporter"
+            ))
+            .build()
+    })
+}
+
+fn summary_output(mfa: i32) -> GetAccountSummaryOutput {
+    GetAccountSummaryOutput::builder()
+        .summary_map(SummaryKeyType::AccountMfaEnabled, mfa)
+        .summary_map(SummaryKeyType::AccountAccessKeysPresent, 0)
+        .summary_map(SummaryKeyType::AccountSigningCertificatesPresent, 0)
+        .summary_map(SummaryKeyType::AccountPasswordPresent, 1)
+        .build()
+}
+
+fn summary(mfa: i32) -> Rule {
+    mock!(aws_sdk_iam::Client::get_account_summary).then_output(move || summary_output(mfa))
+}
+
+fn xml(status: u16, body: String) -> HttpResponse {
+    HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
+}
+
+fn aws_error(code: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+         <Code>{code}</Code><Message>scripted</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    )
+}
+
+/// A `ListVirtualMFADevices` page as IAM sends it. Root's device carries a `User` with no
+/// `UserName`, which the API model calls required.
+fn page(devices: &[(&str, &str)], marker: Option<&str>) -> String {
+    let members: String = devices
+        .iter()
+        .map(|(serial, owner)| {
+            let user = if *owner == "root" {
+                format!(
+                    "<User><Path>/</Path><UserId>{ACCOUNT}</UserId><Arn>arn:aws:iam::{ACCOUNT}:root</Arn>\
+                     <CreateDate>2020-01-01T00:00:00Z</CreateDate></User>"
+                )
+            } else {
+                format!(
+                    "<User><Path>/</Path><UserName>{owner}</UserName><UserId>AIDA{owner}</UserId>\
+                     <Arn>arn:aws:iam::{ACCOUNT}:user/{owner}</Arn><CreateDate>2020-01-01T00:00:00Z</CreateDate></User>"
+                )
+            };
+            format!(
+                "<member><SerialNumber>arn:aws:iam::{ACCOUNT}:mfa/{serial}</SerialNumber>{user}\
+                 <EnableDate>2024-01-01T00:00:00Z</EnableDate></member>"
+            )
+        })
+        .collect();
+    let (truncated, marker) = match marker {
+        Some(m) => ("true", format!("<Marker>{m}</Marker>")),
+        None => ("false", String::new()),
+    };
+    format!(
+        "<ListVirtualMFADevicesResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+         <ListVirtualMFADevicesResult><VirtualMFADevices>{members}</VirtualMFADevices>\
+         <IsTruncated>{truncated}</IsTruncated>{marker}</ListVirtualMFADevicesResult>\
+         <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></ListVirtualMFADevicesResponse>"
+    )
+}
+
+fn list_page(marker_in: Option<&'static str>, body: String) -> Rule {
+    mock!(aws_sdk_iam::Client::list_virtual_mfa_devices)
+        .match_requests(move |req| req.marker() == marker_in)
+        .then_http_response(move || xml(200, body.clone()))
+}
+
+#[tokio::test]
+async fn root_device_on_the_last_page_is_found_and_every_page_is_fetched() {
+    let m = metrics();
+    let p1 = list_page(
+        None,
+        page(&[("alice", "alice"), ("bob", "bob")], Some("m1")),
+    );
+    let p2 = list_page(
+        Some("m1"),
+        page(&[("root-account-mfa-device", "rootadmin")], Some("m2")),
+    );
+    let p3 = list_page(Some("m2"), page(&[("my-phone", "root")], None));
+    let (c, s) = (caller(), summary(1));
+    let obs = clients(&m, &[&c], &[&s, &p1, &p2, &p3])
+        .observe()
+        .await
+        .unwrap();
+
+    assert_eq!(obs.identity.account_id, ACCOUNT);
+    assert!(obs.posture.mfa_enabled);
+    assert!(!obs.posture.hardware, "root's virtual device is on page 3");
+    assert_eq!(obs.posture.virtual_devices, 1);
+    assert_eq!((p1.num_calls(), p2.num_calls(), p3.num_calls()), (1, 1, 1));
+    assert_eq!(m.api.requests_for("iam", "ListVirtualMFADevices"), 3);
+    assert_eq!(m.api.requests_for("iam", "GetAccountSummary"), 1);
+    assert_eq!(m.api.requests_for("sts", "GetCallerIdentity"), 1);
+}
+
+#[tokio::test]
+async fn decoy_user_device_is_not_root_and_hardware_is_reported() {
+    let m = metrics();
+    let p1 = list_page(
+        None,
+        page(&[("root-account-mfa-device", "rootadmin")], None),
+    );
+    let (c, s) = (caller(), summary(1));
+    let obs = clients(&m, &[&c], &[&s, &p1]).observe().await.unwrap();
+    assert!(obs.posture.hardware);
+    assert_eq!(obs.posture.virtual_devices, 0);
+}
+
+#[tokio::test]
+async fn mfa_disabled_needs_no_device_listing() {
+    let m = metrics();
+    let list = list_page(None, page(&[], None));
+    let (c, s) = (caller(), summary(0));
+    let obs = clients(&m, &[&c], &[&s, &list]).observe().await.unwrap();
+    assert!(!obs.posture.mfa_enabled && !obs.posture.hardware);
+    assert_eq!(list.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_later_page_fails_the_whole_check() {
+    let m = metrics();
+    let p1 = list_page(None, page(&[("alice", "alice")], Some("m1")));
+    let p2 = mock!(aws_sdk_iam::Client::list_virtual_mfa_devices)
+        .match_requests(|req| req.marker() == Some("m1"))
+        .then_http_response(|| xml(403, aws_error("AccessDenied")));
+    let (c, s) = (caller(), summary(1));
+    let err = clients(&m, &[&c], &[&s, &p1, &p2])
+        .observe()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "AccessDenied");
+    assert_eq!(
+        m.api
+            .errors_for("iam", "ListVirtualMFADevices", "AccessDenied"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried_then_succeeds_and_is_counted() {
+    let m = metrics();
+    let throttled = mock!(aws_sdk_iam::Client::get_account_summary)
+        .sequence()
+        .http_status(400, Some(aws_error("Throttling")))
+        .times(2)
+        .output(|| summary_output(0))
+        .build();
+    let c = caller();
+    let obs = clients(&m, &[&c], &[&throttled]).observe().await.unwrap();
+    assert!(!obs.posture.mfa_enabled);
+    assert_eq!(throttled.num_calls(), 3);
+    assert_eq!(m.api.requests_for("iam", "GetAccountSummary"), 3);
+    assert_eq!(
+        m.api.errors_for("iam", "GetAccountSummary", "Throttling"),
+        2
+    );
+}
+
+#[tokio::test]
+async fn access_denied_is_not_retried_and_is_counted_by_code() {
+    let m = metrics();
+    let denied = mock!(aws_sdk_iam::Client::get_account_summary)
+        .then_http_response(|| xml(403, aws_error("AccessDenied")));
+    let c = caller();
+    let err = clients(&m, &[&c], &[&denied]).observe().await.unwrap_err();
+    assert_eq!(err.code(), "AccessDenied");
+    assert!(err.to_string().contains("iam:GetAccountSummary"), "{err}");
+    assert_eq!(denied.num_calls(), 1);
+    assert_eq!(
+        m.api.errors_for("iam", "GetAccountSummary", "AccessDenied"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn unknown_error_codes_are_bounded() {
+    let m = metrics();
+    let odd = mock!(aws_sdk_iam::Client::get_account_summary)
+        .then_http_response(|| xml(400, aws_error("SomeBrandNewErrorCode")));
+    let c = caller();
+    let err = clients(&m, &[&c], &[&odd]).observe().await.unwrap_err();
+    assert_eq!(err.code(), "other");
+    assert_eq!(m.api.errors_for("iam", "GetAccountSummary", "other"), 1);
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_a_response_error() {
+    let m = metrics();
+    let garbage = mock!(aws_sdk_iam::Client::get_account_summary)
+        .then_http_response(|| xml(200, "<GetAccountSummaryResponse><trunc".into()));
+    let c = caller();
+    let err = clients(&m, &[&c], &[&garbage]).observe().await.unwrap_err();
+    assert_eq!(err.code(), "response");
+    assert_eq!(m.api.errors_for("iam", "GetAccountSummary", "response"), 1);
+}
+
+/// A server that accepts connections and never answers: the call must end at `--poll.timeout`.
+#[tokio::test]
+async fn a_call_that_never_answers_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let m = metrics();
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "AKID", "SECRET", None, None, "test",
+        ))
+        .endpoint_url(format!("http://{addr}"))
+        .timeout_config(timeout_config(Duration::from_millis(300)))
+        .interceptor(ApiCallInterceptor::new(m.api.clone()))
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(config);
+    let iam = mock_client!(aws_sdk_iam, []);
+    let started = std::time::Instant::now();
+    let err = AccountClients::from_clients(sts, iam)
+        .observe()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "timeout", "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(m.api.errors_for("sts", "GetCallerIdentity", "timeout"), 1);
+    hold.abort();
+}
+
+fn gauge(snapshot: &Snapshot, name: &str) -> Option<f64> {
+    let text = std::str::from_utf8(&snapshot.exposition).unwrap();
+    let prefix = format!("{name}{{account_id=\"{ACCOUNT}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_failed_check_keeps_the_last_observed_posture() {
+    let m = metrics();
+    let summary = mock!(aws_sdk_iam::Client::get_account_summary)
+        .sequence()
+        .output(|| summary_output(1))
+        .http_status(403, Some(aws_error("AccessDenied")))
+        .repeatedly()
+        .build();
+    let list = list_page(None, page(&[("phone", "root")], None));
+    let c = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .sequence()
+        .output(|| {
+            GetCallerIdentityOutput::builder()
+                .account(ACCOUNT)
+                .arn(format!("arn:aws:sts::{ACCOUNT}:user/x"))
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let target = Target {
+        key: ACCOUNT.into(),
+        account_id: None,
+        account_name: String::new(),
+        clients: clients(&m, &[&c], &[&summary, &list]),
+    };
+    let (mut poller, snapshots) = Poller::new(vec![target], m.clone());
+    assert_eq!(snapshots.borrow().completed_polls, 0);
+
+    let first: Arc<Snapshot> = poller.poll_once().await;
+    assert_eq!(gauge(&first, "aws_root_check_success"), Some(1.0));
+    assert_eq!(gauge(&first, "aws_root_mfa_enabled"), Some(1.0));
+    assert_eq!(gauge(&first, "aws_root_mfa_hardware"), Some(0.0));
+    assert_eq!(gauge(&first, "aws_root_mfa_virtual_devices"), Some(1.0));
+    let checked_at = gauge(&first, "aws_root_check_timestamp_seconds").unwrap();
+
+    let second = poller.poll_once().await;
+    assert_eq!(snapshots.borrow().completed_polls, 2, "published");
+    assert_eq!(gauge(&second, "aws_root_check_success"), Some(0.0));
+    assert_eq!(gauge(&second, "aws_root_mfa_enabled"), Some(1.0), "kept");
+    assert_eq!(gauge(&second, "aws_root_mfa_hardware"), Some(0.0), "kept");
+    assert_eq!(
+        gauge(&second, "aws_root_mfa_virtual_devices"),
+        Some(1.0),
+        "kept"
+    );
+    assert_eq!(
+        gauge(&second, "aws_root_check_timestamp_seconds"),
+        Some(checked_at)
+    );
+    assert_eq!(
+        m.api.errors_for("iam", "GetAccountSummary", "AccessDenied"),
+        1
+    );
+    let text = std::str::from_utf8(&second.exposition).unwrap();
+    assert!(text.contains(
+        "aws_root_mfa_exporter_api_errors_total{code=\"AccessDenied\",operation=\"GetAccountSummary\",service=\"iam\"} 1"
+    ), "{text}");
+}
+
+#[tokio::test]
+async fn an_account_never_observed_exports_no_posture() {
+    let m = metrics();
+    let denied = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .then_http_response(|| xml(403, aws_error("AccessDenied")));
+    let target = Target {
+        key: ACCOUNT.into(),
+        account_id: Some(ACCOUNT.into()),
+        account_name: "prod".into(),
+        clients: clients(&m, &[&denied], &[]),
+    };
+    let (mut poller, _) = Poller::new(vec![target], m.clone());
+    let snap = poller.poll_once().await;
+    assert_eq!(gauge(&snap, "aws_root_check_success"), Some(0.0));
+    for name in [
+        "aws_root_mfa_enabled",
+        "aws_root_mfa_hardware",
+        "aws_root_mfa_virtual_devices",
+        "aws_root_credentials_present",
+        "aws_root_access_keys_present",
+        "aws_root_check_timestamp_seconds",
+    ] {
+        assert_eq!(gauge(&snap, name), None, "{name} must not be reported");
+    }
+}
