@@ -28,13 +28,13 @@ use crate::posture::{self, Identity, Posture, Summary, VirtualDevice};
 /// of IAM users costs as few calls as possible.
 const MFA_PAGE_SIZE: i32 = 1000;
 
-/// What one successful check observed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observation {
-    /// The account and partition the credentials belong to.
-    pub identity: Identity,
-    /// The root user's posture.
-    pub posture: Posture,
+/// What one check found: the identity once STS has answered, and the posture or why not.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The account and partition the credentials belong to, if STS answered.
+    pub identity: Option<Identity>,
+    /// The root user's posture, or why it could not be observed.
+    pub result: Result<Posture, Error>,
 }
 
 /// The timeouts applied to every AWS call: `--poll.timeout` bounds a whole call, retries included.
@@ -73,13 +73,25 @@ impl AccountClients {
     }
 
     /// Checks the root user of the account these clients' credentials belong to.
-    pub async fn observe(&self) -> Result<Observation, Error> {
-        let identity = self.caller_identity().await?;
+    pub async fn check(&self) -> Outcome {
+        match self.caller_identity().await {
+            Ok(identity) => {
+                let result = self.posture(&identity).await;
+                Outcome {
+                    identity: Some(identity),
+                    result,
+                }
+            }
+            Err(err) => Outcome {
+                identity: None,
+                result: Err(err),
+            },
+        }
+    }
+
+    async fn posture(&self, identity: &Identity) -> Result<Posture, Error> {
         if !identity.has_root_user() {
-            return Ok(Observation {
-                posture: Posture::NO_ROOT_USER,
-                identity,
-            });
+            return Ok(Posture::NO_ROOT_USER);
         }
         let summary = self.account_summary().await?;
         let devices = if summary.needs_device_listing() {
@@ -87,13 +99,10 @@ impl AccountClients {
         } else {
             None
         };
-        let posture = posture::decide(&identity, &summary, devices.as_deref()).map_err(|e| {
-            Error::Incomplete {
-                operation: "GetAccountSummary",
-                what: e.to_string(),
-            }
-        })?;
-        Ok(Observation { identity, posture })
+        posture::decide(identity, &summary, devices.as_deref()).map_err(|e| Error::Incomplete {
+            operation: "GetAccountSummary",
+            what: e.to_string(),
+        })
     }
 
     async fn caller_identity(&self) -> Result<Identity, Error> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::aws::{AccountClients, Observation};
+use crate::aws::{AccountClients, Outcome};
 use crate::error::Error;
 use crate::metrics::ExporterMetrics;
 use crate::snapshot::{AccountView, Snapshot};
@@ -114,25 +114,30 @@ impl Poller {
 }
 
 /// Runs one check in its own task, so that a panic in it fails only that account.
-async fn check_contained(target: &Target) -> Result<Observation, Error> {
+async fn check_contained(target: &Target) -> Outcome {
     let clients = target.clients.clone();
-    match tokio::spawn(async move { clients.observe().await }).await {
-        Ok(result) => result,
-        Err(join) => Err(Error::Panic(if join.is_panic() {
-            "the check panicked".into()
-        } else {
-            "the check was cancelled".into()
-        })),
+    match tokio::spawn(async move { clients.check().await }).await {
+        Ok(outcome) => outcome,
+        Err(join) => Outcome {
+            identity: None,
+            result: Err(Error::Panic(if join.is_panic() {
+                "the check panicked".into()
+            } else {
+                "the check was cancelled".into()
+            })),
+        },
     }
 }
 
-/// Folds one check's result into an account's state: a failure keeps the last observed posture.
-pub fn apply(view: &mut AccountView, result: Result<Observation, Error>, now_unix: f64) {
-    match result {
-        Ok(obs) => {
-            view.account_id = Some(obs.identity.account_id);
-            view.partition = Some(obs.identity.partition);
-            view.posture = Some(obs.posture);
+/// Folds one check's outcome into an account's state: a failure keeps the last observed posture.
+pub fn apply(view: &mut AccountView, outcome: Outcome, now_unix: f64) {
+    if let Some(identity) = outcome.identity {
+        view.account_id = Some(identity.account_id);
+        view.partition = Some(identity.partition);
+    }
+    match outcome.result {
+        Ok(posture) => {
+            view.posture = Some(posture);
             view.last_check_ok = true;
             view.last_success_unix = Some(now_unix);
             view.last_error_code = None;

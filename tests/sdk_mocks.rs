@@ -143,14 +143,14 @@ async fn root_device_on_the_last_page_is_found_and_every_page_is_fetched() {
     let p3 = list_page(Some("m2"), page(&[("my-phone", "root")], None));
     let (c, s) = (caller(), summary(1));
     let obs = clients(&m, &[&c], &[&s, &p1, &p2, &p3])
-        .observe()
+        .check()
         .await
+        .result
         .unwrap();
 
-    assert_eq!(obs.identity.account_id, ACCOUNT);
-    assert!(obs.posture.mfa_enabled);
-    assert!(!obs.posture.hardware, "root's virtual device is on page 3");
-    assert_eq!(obs.posture.virtual_devices, 1);
+    assert!(obs.mfa_enabled);
+    assert!(!obs.hardware, "root's virtual device is on page 3");
+    assert_eq!(obs.virtual_devices, 1);
     assert_eq!((p1.num_calls(), p2.num_calls(), p3.num_calls()), (1, 1, 1));
     assert_eq!(m.api.requests_for("iam", "ListVirtualMFADevices"), 3);
     assert_eq!(m.api.requests_for("iam", "GetAccountSummary"), 1);
@@ -165,9 +165,9 @@ async fn decoy_user_device_is_not_root_and_hardware_is_reported() {
         page(&[("root-account-mfa-device", "rootadmin")], None),
     );
     let (c, s) = (caller(), summary(1));
-    let obs = clients(&m, &[&c], &[&s, &p1]).observe().await.unwrap();
-    assert!(obs.posture.hardware);
-    assert_eq!(obs.posture.virtual_devices, 0);
+    let obs = clients(&m, &[&c], &[&s, &p1]).check().await.result.unwrap();
+    assert!(obs.hardware);
+    assert_eq!(obs.virtual_devices, 0);
 }
 
 #[tokio::test]
@@ -175,8 +175,12 @@ async fn mfa_disabled_needs_no_device_listing() {
     let m = metrics();
     let list = list_page(None, page(&[], None));
     let (c, s) = (caller(), summary(0));
-    let obs = clients(&m, &[&c], &[&s, &list]).observe().await.unwrap();
-    assert!(!obs.posture.mfa_enabled && !obs.posture.hardware);
+    let obs = clients(&m, &[&c], &[&s, &list])
+        .check()
+        .await
+        .result
+        .unwrap();
+    assert!(!obs.mfa_enabled && !obs.hardware);
     assert_eq!(list.num_calls(), 0);
 }
 
@@ -189,8 +193,9 @@ async fn a_failed_later_page_fails_the_whole_check() {
         .then_http_response(|| xml(403, aws_error("AccessDenied")));
     let (c, s) = (caller(), summary(1));
     let err = clients(&m, &[&c], &[&s, &p1, &p2])
-        .observe()
+        .check()
         .await
+        .result
         .unwrap_err();
     assert_eq!(err.code(), "AccessDenied");
     assert_eq!(
@@ -210,8 +215,12 @@ async fn throttling_is_retried_then_succeeds_and_is_counted() {
         .output(|| summary_output(0))
         .build();
     let c = caller();
-    let obs = clients(&m, &[&c], &[&throttled]).observe().await.unwrap();
-    assert!(!obs.posture.mfa_enabled);
+    let obs = clients(&m, &[&c], &[&throttled])
+        .check()
+        .await
+        .result
+        .unwrap();
+    assert!(!obs.mfa_enabled);
     assert_eq!(throttled.num_calls(), 3);
     assert_eq!(m.api.requests_for("iam", "GetAccountSummary"), 3);
     assert_eq!(
@@ -226,7 +235,11 @@ async fn access_denied_is_not_retried_and_is_counted_by_code() {
     let denied = mock!(aws_sdk_iam::Client::get_account_summary)
         .then_http_response(|| xml(403, aws_error("AccessDenied")));
     let c = caller();
-    let err = clients(&m, &[&c], &[&denied]).observe().await.unwrap_err();
+    let err = clients(&m, &[&c], &[&denied])
+        .check()
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(err.code(), "AccessDenied");
     assert!(err.to_string().contains("iam:GetAccountSummary"), "{err}");
     assert_eq!(denied.num_calls(), 1);
@@ -242,7 +255,11 @@ async fn unknown_error_codes_are_bounded() {
     let odd = mock!(aws_sdk_iam::Client::get_account_summary)
         .then_http_response(|| xml(400, aws_error("SomeBrandNewErrorCode")));
     let c = caller();
-    let err = clients(&m, &[&c], &[&odd]).observe().await.unwrap_err();
+    let err = clients(&m, &[&c], &[&odd])
+        .check()
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(err.code(), "other");
     assert_eq!(m.api.errors_for("iam", "GetAccountSummary", "other"), 1);
 }
@@ -253,7 +270,11 @@ async fn a_malformed_body_is_a_response_error() {
     let garbage = mock!(aws_sdk_iam::Client::get_account_summary)
         .then_http_response(|| xml(200, "<GetAccountSummaryResponse><trunc".into()));
     let c = caller();
-    let err = clients(&m, &[&c], &[&garbage]).observe().await.unwrap_err();
+    let err = clients(&m, &[&c], &[&garbage])
+        .check()
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(err.code(), "response");
     assert_eq!(m.api.errors_for("iam", "GetAccountSummary", "response"), 1);
 }
@@ -284,8 +305,9 @@ async fn a_call_that_never_answers_times_out() {
     let iam = mock_client!(aws_sdk_iam, []);
     let started = std::time::Instant::now();
     let err = AccountClients::from_clients(sts, iam)
-        .observe()
+        .check()
         .await
+        .result
         .unwrap_err();
     assert_eq!(err.code(), "timeout", "{err}");
     assert!(
