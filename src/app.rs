@@ -1,6 +1,5 @@
 //! Wiring: loads the AWS configuration, builds the targets, and runs the server or `check`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::meta::region::RegionProviderChain;
@@ -16,7 +15,6 @@ use crate::http::{self, Web};
 use crate::metrics::ExporterMetrics;
 use crate::poller::{Poller, Target};
 use crate::report;
-use crate::snapshot::Snapshot;
 
 /// IAM and STS are global in the commercial partition; a region is still needed to sign, so
 /// without one configured the exporter signs for us-east-1. China and GovCloud users must set
@@ -117,9 +115,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-}
-
-/// An empty snapshot, for callers that need one before the first poll.
-pub fn empty_snapshot() -> Arc<Snapshot> {
-    Arc::new(Snapshot::default())
 }

@@ -213,8 +213,9 @@ where
     }
 }
 
-/// The error and its sources, joined by `: `, each said once: the SDK's `DisplayErrorContext`
-/// appends a full `Debug` dump, too long for a log line or a table cell.
+/// The error and its sources on one line, joined by `: `, each said once. (The SDK's
+/// `DisplayErrorContext` appends a full `Debug` dump, too long for a log line or a table cell,
+/// and the credential chain's message spans several lines.)
 fn error_chain(err: &(dyn StdError + 'static)) -> String {
     let mut out = err.to_string();
     let mut next = err.source();
@@ -226,7 +227,14 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
         }
         next = e.source();
     }
-    out
+    let mut line = String::with_capacity(out.len());
+    for part in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line
 }
 
 fn chain_has_credentials_error(err: &(dyn StdError + 'static)) -> bool {

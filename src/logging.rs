@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
@@ -13,18 +14,11 @@ use crate::config::{LogFlags, LogFormat, LogLevel};
 
 /// Installs the global subscriber for the configured level and format.
 pub fn init(flags: &LogFlags) {
-    let filter = EnvFilter::new(filter_directives(flags.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match flags.format {
-        LogFormat::Logfmt => builder.event_format(Logfmt).init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-    }
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter_directives(flags.level)))
+        .with_writer(std::io::stderr)
+        .event_format(LineFormat(flags.format))
+        .init();
 }
 
 /// The SDK logs its internals at info; only at debug are they worth the noise.
@@ -37,11 +31,12 @@ fn filter_directives(level: LogLevel) -> String {
     }
 }
 
-/// Formats events as `ts=… level=… target=… msg="…" key=value`.
+/// Formats each event as one line, `ts=… level=… target=… msg="…" key=value` or the same keys
+/// as a JSON object, the way Prometheus components log.
 #[derive(Debug, Clone, Copy)]
-pub struct Logfmt;
+pub struct LineFormat(pub LogFormat);
 
-impl<S, N> FormatEvent<S, N> for Logfmt
+impl<S, N> FormatEvent<S, N> for LineFormat
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
@@ -53,40 +48,80 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-        let level = meta.level().as_str().to_ascii_lowercase();
-        write!(writer, "ts={ts} level={level} target={}", meta.target())?;
-        let mut visitor = LogfmtVisitor { out: String::new() };
-        event.record(&mut visitor);
-        writeln!(writer, "{}", visitor.out)
+        let mut fields = Fields(vec![
+            (
+                "ts",
+                Value::from(
+                    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                ),
+            ),
+            (
+                "level",
+                Value::from(meta.level().as_str().to_ascii_lowercase()),
+            ),
+            ("target", Value::from(meta.target())),
+        ]);
+        event.record(&mut fields);
+        match self.0 {
+            LogFormat::Logfmt => {
+                let pairs: Vec<String> = fields
+                    .0
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => format!("{k}={}", quote(s)),
+                        other => format!("{k}={other}"),
+                    })
+                    .collect();
+                writeln!(writer, "{}", pairs.join(" "))
+            }
+            LogFormat::Json => {
+                let object: serde_json::Map<String, Value> = fields
+                    .0
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect();
+                writeln!(writer, "{}", Value::Object(object))
+            }
+        }
     }
 }
 
-struct LogfmtVisitor {
-    out: String,
-}
+/// An event's fields in order, `message` renamed to `msg`.
+struct Fields(Vec<(&'static str, Value)>);
 
-impl LogfmtVisitor {
-    fn push(&mut self, field: &Field, value: &str) {
-        let key = if field.name() == "message" {
-            "msg"
-        } else {
-            field.name()
+impl Fields {
+    fn push(&mut self, field: &Field, value: Value) {
+        let key = match field.name() {
+            "message" => "msg",
+            name => name,
         };
-        self.out.push(' ');
-        self.out.push_str(key);
-        self.out.push('=');
-        self.out.push_str(&quote(value));
+        self.0.push((key, value));
     }
 }
 
-impl Visit for LogfmtVisitor {
+impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, value);
+        self.push(field, Value::from(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, Value::from(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, &format!("{value:?}"));
+        self.push(field, Value::from(format!("{value:?}")));
     }
 }
 

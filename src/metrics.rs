@@ -51,16 +51,6 @@ impl ApiCounters {
             .with_label_values(&[service, operation, code])
             .get()
     }
-
-    /// All requests so far, every operation together.
-    pub fn total_requests(&self) -> u64 {
-        self.requests
-            .collect()
-            .iter()
-            .flat_map(|family| family.get_metric())
-            .map(|m| m.get_counter().get_value() as u64)
-            .sum()
-    }
 }
 
 /// The exporter's own metrics, registered once for the life of the process.
@@ -80,7 +70,9 @@ impl ExporterMetrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 format!("{SELF_NAMESPACE}_api_requests_total"),
-                "AWS API requests sent, retries included, by service and operation.",
+                format!(
+                    "AWS API requests sent, retries included, by service and operation. {CACHED}"
+                ),
             ),
             &["service", "operation"],
         )
@@ -88,7 +80,9 @@ impl ExporterMetrics {
         let errors = IntCounterVec::new(
             Opts::new(
                 format!("{SELF_NAMESPACE}_api_errors_total"),
-                "Failed AWS API attempts and calls, by service, operation and a bounded error code.",
+                format!(
+                    "Failed AWS API attempts, retried ones included, by service, operation and a bounded error code. {CACHED}"
+                ),
             ),
             &["service", "operation", "code"],
         )
@@ -257,4 +251,82 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::posture::Posture;
+
+    /// The golden exposition: names, HELP texts, types and label sets are an interface that
+    /// dashboards and alerts depend on, so any change to them must show up in review.
+    const GOLDEN: &str = "tests/golden/exposition.prom";
+
+    fn golden_accounts() -> Vec<AccountView> {
+        let virt = Posture {
+            mfa_enabled: true,
+            hardware: false,
+            virtual_devices: 1,
+            access_keys_present: false,
+            credentials_present: true,
+        };
+        vec![
+            AccountView {
+                account_id: Some("111111111111".into()),
+                account_name: "prod \"payments\"".into(),
+                partition: Some("aws".into()),
+                posture: Some(virt),
+                last_check_ok: true,
+                last_success_unix: Some(1_763_800_000.5),
+                ..AccountView::default()
+            },
+            AccountView {
+                account_id: Some("222222222222".into()),
+                partition: Some("aws-us-gov".into()),
+                posture: Some(Posture::NO_ROOT_USER),
+                last_check_ok: false,
+                last_success_unix: Some(1_763_700_000.0),
+                last_error_code: Some("AccessDenied"),
+                last_error: Some("denied".into()),
+                ..AccountView::default()
+            },
+            AccountView {
+                account_id: Some("333333333333".into()),
+                last_check_ok: false,
+                ..AccountView::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn exposition_matches_the_golden_file() {
+        let m = ExporterMetrics::new("0.0.0-golden", "golden");
+        m.api.request("iam", "GetAccountSummary");
+        m.api.error("iam", "GetAccountSummary", "Throttling");
+        m.set_poll_duration(0.25);
+        let got = String::from_utf8(m.encode_snapshot(&golden_accounts()).to_vec()).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            got, want,
+            "run with UPDATE_GOLDEN=1 to accept the change, and review the diff"
+        );
+    }
+
+    #[test]
+    fn no_sample_has_a_timestamp() {
+        let m = ExporterMetrics::new("v", "r");
+        let text = String::from_utf8(m.encode_snapshot(&golden_accounts()).to_vec()).unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let after_labels = line.rsplit('}').next().unwrap();
+            assert_eq!(
+                after_labels.split_whitespace().count(),
+                1 + usize::from(!line.contains('}')),
+                "{line}"
+            );
+        }
+    }
 }

@@ -82,7 +82,7 @@ impl Poller {
         info!(
             accounts = accounts.len(),
             failed,
-            duration_seconds = format!("{elapsed:.3}"),
+            duration_seconds = (elapsed * 1000.0).round() / 1000.0,
             "poll finished"
         );
         let snapshot = Arc::new(Snapshot {

@@ -417,3 +417,31 @@ fn bad_flags_get_one_line_and_exit_2() {
     }
     drop(busy);
 }
+
+#[test]
+fn golden_exposition_passes_promtool() {
+    promtool_check_metrics(&support::repo_file("tests/golden/exposition.prom"));
+}
+
+#[test]
+fn logs_are_one_json_object_per_line_with_the_usual_keys() {
+    let out = run_check(&moto().env_without_credentials(), &["--log.format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let failure = lines
+        .iter()
+        .find(|l| l["msg"] == "check failed")
+        .expect("a failure line");
+    assert_eq!(failure["level"], "warn");
+    assert_eq!(failure["code"], "credentials");
+    assert!(failure["ts"].as_str().unwrap().ends_with('Z'));
+    let summary = lines
+        .iter()
+        .find(|l| l["msg"] == "poll finished")
+        .expect("a poll line");
+    assert_eq!(summary["failed"], 1);
+}

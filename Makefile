@@ -1,0 +1,50 @@
+# aws-root-mfa-exporter: the project's commands. `make help` lists them.
+
+CARGO    ?= cargo
+PYTHON   ?= python3
+VENV     ?= .venv
+# Debian packages the tests use: promtool (prometheus) lints scrapes; wrk drives the benchmark.
+DEB_TEST_PACKAGES  := prometheus
+DEB_BENCH_PACKAGES := prometheus wrk
+
+.PHONY: help run build test deps venv lint bench clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+run: ## Run the exporter with the ambient AWS credentials (ARGS="--poll.interval 1m").
+	$(CARGO) run --release -- $(ARGS)
+
+build: ## Build the release binary (target/release/aws-root-mfa-exporter).
+	$(CARGO) build --release --locked
+
+test: deps ## Run every test: unit, SDK-level and end to end against moto, with the release binary.
+	AWS_ROOT_MFA_EXPORTER_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --release --locked
+
+deps: venv ## Install what the tests need: moto into .venv, promtool from Debian.
+	@command -v promtool >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_TEST_PACKAGES)"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+.PHONY: debian
+debian:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; else \
+	  echo "missing Debian packages: run 'sudo apt-get install $(PACKAGES)' and try again" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(PACKAGES)
+
+lint: ## Formatting and clippy, as CI runs them.
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+bench: venv build ## Measure idle memory, poll cost and /metrics latency (see docs/performance.md).
+	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_BENCH_PACKAGES)"
+	$(VENV)/bin/python bench/bench.py --exporter target/release/aws-root-mfa-exporter
+
+clean: ## Remove build output and the virtualenv.
+	$(CARGO) clean
+	rm -rf $(VENV)
