@@ -8,12 +8,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::aws::{AccountClients, timeout_config};
+use crate::aws::timeout_config;
 use crate::config::{Cli, Output};
 use crate::error::Error;
+use crate::fleet::Fleet;
 use crate::http::{self, Web};
 use crate::metrics::ExporterMetrics;
-use crate::poller::{Poller, Target};
+use crate::poller::Poller;
 use crate::report;
 
 /// IAM and STS are global in the commercial partition; a region is still needed to sign, so
@@ -31,28 +32,31 @@ pub async fn load_aws_config(call_timeout: Duration) -> SdkConfig {
         .await
 }
 
-/// The targets to check: for now, the account of the ambient credentials.
-fn targets(config: &SdkConfig, metrics: &ExporterMetrics) -> Vec<Target> {
-    vec![Target {
-        key: "ambient".into(),
-        account_id: None,
-        account_name: String::new(),
-        clients: AccountClients::new(config, &metrics.api),
-    }]
+/// The accounts to check, as the flags say.
+fn fleet(cli: &Cli, config: &SdkConfig, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
+    let discovery = cli.accounts.discovery().map_err(Error::Config)?;
+    Ok(Fleet::new(
+        config,
+        &metrics.api,
+        discovery,
+        cli.accounts.shard,
+        cli.accounts.external_id.clone(),
+    ))
 }
 
 /// Polls once and prints the result; returns the process exit code.
-pub async fn check(cli: &Cli, output: Output) -> u8 {
+pub async fn check(cli: &Cli, output: Output) -> Result<u8, Error> {
     let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
     let config = load_aws_config(cli.poll.timeout).await;
-    let (mut poller, _) = Poller::new(targets(&config, &metrics), metrics);
+    let fleet = fleet(cli, &config, &metrics)?;
+    let (mut poller, _) = Poller::new(fleet, cli.poll.concurrency.into(), metrics);
     let snapshot = poller.poll_once().await;
     let out = match output {
         Output::Table => report::table(&snapshot.accounts),
         Output::Json => report::json(&snapshot.accounts),
     };
     print!("{out}");
-    report::Totals::of(&snapshot.accounts).exit_code()
+    Ok(report::Totals::of(&snapshot.accounts).exit_code())
 }
 
 /// Binds the listener; a bad or busy address is reported before anything else starts.
@@ -67,7 +71,8 @@ pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
 pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
     let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
     let config = load_aws_config(cli.poll.timeout).await;
-    let (poller, snapshots) = Poller::new(targets(&config, &metrics), metrics.clone());
+    let fleet = fleet(cli, &config, &metrics)?;
+    let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());
     let web = Web {
         snapshots,
         metrics,

@@ -2,9 +2,11 @@
 //! that counts every call and every failed attempt by service, operation and bounded code.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::SummaryKeyType;
@@ -23,6 +25,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use crate::error::{Error, bounded_aws_code};
 use crate::metrics::ApiCounters;
 use crate::posture::{self, Identity, Posture, Summary, VirtualDevice};
+use crate::role::{RoleCredentials, SharedRoleCredentials};
 
 /// Page size for `ListVirtualMFADevices`: the API's maximum, so that an account with thousands
 /// of IAM users costs as few calls as possible.
@@ -50,6 +53,7 @@ pub fn timeout_config(call_timeout: Duration) -> TimeoutConfig {
 pub struct AccountClients {
     sts: aws_sdk_sts::Client,
     iam: aws_sdk_iam::Client,
+    role: Option<Arc<RoleCredentials>>,
 }
 
 impl AccountClients {
@@ -67,25 +71,65 @@ impl AccountClients {
         )
     }
 
-    /// Wraps clients that were built elsewhere (tests build them with mocked responses).
-    pub fn from_clients(sts: aws_sdk_sts::Client, iam: aws_sdk_iam::Client) -> AccountClients {
-        AccountClients { sts, iam }
+    /// Clients for a member account, with credentials from assuming its role.
+    pub fn assumed(
+        config: &SdkConfig,
+        api: &ApiCounters,
+        role: Arc<RoleCredentials>,
+    ) -> AccountClients {
+        let provider = SharedCredentialsProvider::new(SharedRoleCredentials(role.clone()));
+        let sts = aws_sdk_sts::config::Builder::from(config)
+            .credentials_provider(provider.clone())
+            .interceptor(ApiCallInterceptor::new(api.clone()))
+            .build();
+        let iam = aws_sdk_iam::config::Builder::from(config)
+            .credentials_provider(provider)
+            .interceptor(ApiCallInterceptor::new(api.clone()))
+            .build();
+        AccountClients {
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            role: Some(role),
+        }
     }
 
-    /// Checks the root user of the account these clients' credentials belong to.
-    pub async fn check(&self) -> Outcome {
-        match self.caller_identity().await {
-            Ok(identity) => {
-                let result = self.posture(&identity).await;
-                Outcome {
-                    identity: Some(identity),
-                    result,
-                }
+    /// Wraps clients that were built elsewhere (tests build them with mocked responses).
+    pub fn from_clients(sts: aws_sdk_sts::Client, iam: aws_sdk_iam::Client) -> AccountClients {
+        AccountClients {
+            sts,
+            iam,
+            role: None,
+        }
+    }
+
+    /// Checks the root user of the account these clients' credentials belong to. When the
+    /// account is `known` (from a role ARN or the Organization), STS is not asked again.
+    pub async fn check(&self, known: Option<&Identity>) -> Outcome {
+        if let Some(role) = &self.role {
+            // Assume the role first, so that a failure is reported as AssumeRole's, with its code.
+            if let Err(err) = role.credentials().await {
+                return Outcome {
+                    identity: known.cloned(),
+                    result: Err(err),
+                };
             }
-            Err(err) => Outcome {
-                identity: None,
-                result: Err(err),
+        }
+        let identity = match known {
+            Some(identity) => identity.clone(),
+            None => match self.caller_identity().await {
+                Ok(identity) => identity,
+                Err(err) => {
+                    return Outcome {
+                        identity: None,
+                        result: Err(err),
+                    };
+                }
             },
+        };
+        let result = self.posture(&identity).await;
+        Outcome {
+            identity: Some(identity),
+            result,
         }
     }
 
@@ -105,7 +149,8 @@ impl AccountClients {
         })
     }
 
-    async fn caller_identity(&self) -> Result<Identity, Error> {
+    /// The account and partition of these clients' credentials, from `sts:GetCallerIdentity`.
+    pub async fn caller_identity(&self) -> Result<Identity, Error> {
         const OP: &str = "GetCallerIdentity";
         let out = self
             .sts
@@ -184,7 +229,7 @@ impl AccountClients {
 
 /// Turns an SDK error into the crate's error with a bounded code. Counting is not done here:
 /// [`ApiCallInterceptor`] has already counted every failed attempt, the last one included.
-fn sdk_error<E>(
+pub fn sdk_error<E>(
     service: &'static str,
     operation: &'static str,
     err: SdkError<E, HttpResponse>,
@@ -357,6 +402,7 @@ fn operation_error_code(err: &ErasedError) -> Option<&str> {
         aws_sdk_sts::operation::assume_role::AssumeRoleError,
         aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError,
         aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMFADevicesError,
+        aws_sdk_organizations::operation::list_accounts::ListAccountsError,
     );
     None
 }

@@ -3,9 +3,13 @@
 //! absent: they come only from the standard AWS chain.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::fleet::{Discovery, Shard};
+use crate::role::RoleArn;
 
 /// The default listen port. The Prometheus port registry's 9100-9999 range is fully allocated,
 /// so this sits outside it and away from Zabbix (10050/10051) and the kubelet (10250-10259).
@@ -27,9 +31,132 @@ pub struct Cli {
     #[command(flatten)]
     pub poll: PollFlags,
 
+    /// Which accounts to check.
+    #[command(flatten)]
+    pub accounts: AccountFlags,
+
     /// Logging flags.
     #[command(flatten)]
     pub log: LogFlags,
+}
+
+/// Which accounts to check: by default the ambient credentials' own account.
+#[derive(Debug, Clone, Args)]
+pub struct AccountFlags {
+    /// Check every active account of the AWS Organization by assuming this role in each
+    /// (the caller's own account is checked directly).
+    #[arg(
+        long = "organization.role-name",
+        env = "AWS_ROOT_MFA_EXPORTER_ORGANIZATION_ROLE_NAME",
+        value_name = "NAME",
+        value_parser = parse_role_name,
+        global = true
+    )]
+    pub organization_role_name: Option<String>,
+
+    /// How often to list the Organization's accounts again.
+    #[arg(
+        long = "organization.refresh-interval",
+        env = "AWS_ROOT_MFA_EXPORTER_ORGANIZATION_REFRESH_INTERVAL",
+        default_value = "1h",
+        value_parser = parse_positive_duration,
+        value_name = "DURATION",
+        global = true
+    )]
+    pub organization_refresh_interval: Duration,
+
+    /// Check the account of this role, assumed with the ambient credentials (repeatable; in the
+    /// environment variable, comma-separated).
+    #[arg(
+        long = "assume-role-arn",
+        env = "AWS_ROOT_MFA_EXPORTER_ASSUME_ROLE_ARN",
+        value_name = "ARN",
+        value_delimiter = ',',
+        conflicts_with = "organization_role_name",
+        global = true
+    )]
+    pub assume_role_arns: Vec<RoleArn>,
+
+    /// A file of role ARNs to assume, one per line (`#` starts a comment).
+    #[arg(
+        long = "assume-role-arns.file",
+        env = "AWS_ROOT_MFA_EXPORTER_ASSUME_ROLE_ARNS_FILE",
+        value_name = "FILE",
+        conflicts_with = "organization_role_name",
+        global = true
+    )]
+    pub assume_role_arns_file: Option<PathBuf>,
+
+    /// The external id to pass to sts:AssumeRole.
+    #[arg(
+        long = "assume-role.external-id",
+        env = "AWS_ROOT_MFA_EXPORTER_ASSUME_ROLE_EXTERNAL_ID",
+        value_name = "ID",
+        hide_env_values = true,
+        global = true
+    )]
+    pub external_id: Option<String>,
+
+    /// Check only the accounts whose id hashes to INDEX of COUNT shards (e.g. `0/3`).
+    #[arg(
+        long = "shard",
+        env = "AWS_ROOT_MFA_EXPORTER_SHARD",
+        value_name = "INDEX/COUNT",
+        global = true
+    )]
+    pub shard: Option<Shard>,
+}
+
+impl AccountFlags {
+    /// How the accounts are found, reading `--assume-role-arns.file` if given.
+    pub fn discovery(&self) -> Result<Discovery, String> {
+        if let Some(role_name) = &self.organization_role_name {
+            return Ok(Discovery::Organization {
+                role_name: role_name.clone(),
+                refresh: self.organization_refresh_interval,
+            });
+        }
+        let mut roles = self.assume_role_arns.clone();
+        if let Some(path) = &self.assume_role_arns_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--assume-role-arns.file {}: {e}", path.display()))?;
+            roles.extend(
+                parse_role_arns(&text)
+                    .map_err(|e| format!("--assume-role-arns.file {}: {e}", path.display()))?,
+            );
+        }
+        roles.sort();
+        roles.dedup();
+        Ok(if roles.is_empty() {
+            Discovery::Ambient
+        } else {
+            Discovery::Roles(roles)
+        })
+    }
+}
+
+/// Parses a file of role ARNs: one per line, blank lines and `#` comments ignored.
+pub fn parse_role_arns(text: &str) -> Result<Vec<RoleArn>, String> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(n, line)| line.parse().map_err(|e| format!("line {n}: {e}")))
+        .collect()
+}
+
+fn parse_role_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "not an IAM role name (1-64 of A-Z a-z 0-9 +=,.@_-): {s:?}"
+        ))
+    }
 }
 
 /// The subcommands.
@@ -90,6 +217,17 @@ pub struct PollFlags {
         global = true
     )]
     pub interval: Duration,
+
+    /// How many accounts are checked at the same time.
+    #[arg(
+        long = "poll.concurrency",
+        env = "AWS_ROOT_MFA_EXPORTER_POLL_CONCURRENCY",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u16).range(1..),
+        value_name = "N",
+        global = true
+    )]
+    pub concurrency: u16,
 
     /// Timeout of one AWS API call, retries included.
     #[arg(
@@ -245,6 +383,66 @@ mod tests {
         ));
         assert_eq!(cli.poll.timeout, Duration::from_secs(3));
         assert!(Cli::try_parse_from(["x", "--poll.interval", "0s"]).is_err());
+    }
+
+    #[test]
+    fn account_flags() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--organization.role-name",
+            "RootMfaReader",
+            "--shard",
+            "1/3",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.accounts.discovery(),
+            Ok(Discovery::Organization { ref role_name, refresh }) if role_name == "RootMfaReader" && refresh == Duration::from_secs(3600)
+        ));
+        assert_eq!(cli.accounts.shard, Some(Shard { index: 1, count: 3 }));
+        assert_eq!(cli.poll.concurrency, 16);
+
+        let a = "arn:aws:iam::111111111111:role/r";
+        let b = "arn:aws:iam::222222222222:role/r";
+        let cli = Cli::try_parse_from([
+            "x",
+            "--assume-role-arn",
+            b,
+            "--assume-role-arn",
+            a,
+            "--assume-role-arn",
+            b,
+        ])
+        .unwrap();
+        match cli.accounts.discovery() {
+            Ok(Discovery::Roles(roles)) => {
+                assert_eq!(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), [a, b]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Cli::try_parse_from(["x"]).unwrap().accounts.discovery(),
+            Ok(Discovery::Ambient)
+        ));
+
+        for bad in [
+            vec!["x", "--organization.role-name", "r", "--assume-role-arn", a],
+            vec!["x", "--assume-role-arn", "arn:aws:iam::1:role/r"],
+            vec!["x", "--organization.role-name", "bad name"],
+            vec!["x", "--shard", "2/2"],
+            vec!["x", "--poll.concurrency", "0"],
+        ] {
+            assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn role_arn_files() {
+        let text = "# audit roles\narn:aws:iam::111111111111:role/r\n\n  arn:aws:iam::222222222222:role/r  # prod\n";
+        assert_eq!(parse_role_arns(text).unwrap().len(), 2);
+        let err = parse_role_arns("arn:aws:iam::111111111111:role/r\nnot-an-arn\n").unwrap_err();
+        assert!(err.starts_with("line 2: "), "{err}");
+        assert!(parse_role_arns("").unwrap().is_empty());
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum Error {
         /// What was missing.
         what: String,
     },
+    /// The configuration is unusable (for example an unreadable role ARN file).
+    #[error("{0}")]
+    Config(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -47,7 +50,7 @@ impl Error {
         match self {
             Error::Aws { code, .. } => code,
             Error::Incomplete { .. } => "incomplete_response",
-            Error::Bind { .. } | Error::Http(_) => "internal",
+            Error::Config(_) | Error::Bind { .. } | Error::Http(_) => "internal",
             Error::Panic(_) => "panic",
         }
     }

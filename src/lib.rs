@@ -3,6 +3,8 @@
 //!
 //! - [`posture`]: the compliance decision, a pure function of the AWS answers.
 //! - [`aws`]: the SDK calls that gather those answers, and API call accounting.
+//! - [`fleet`], [`role`]: which accounts to check (the caller's, listed roles, or a whole
+//!   Organization, sharded), and the cached assumed-role credentials that reach them.
 //! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
 //! - [`metrics`]: metric names and the exposition, encoded once per poll.
 //! - [`http`]: `/metrics`, the landing page and the health endpoints.
@@ -15,12 +17,14 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod poller;
 pub mod posture;
 pub mod report;
+pub mod role;
 pub mod snapshot;
 
 pub use error::Error;

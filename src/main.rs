@@ -43,7 +43,7 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Some(Command::Check { output }) = cli.command {
-        return Ok(app::check(&cli, output).await);
+        return Ok(app::check(&cli, output).await?);
     }
     let listener = app::bind(&cli).await?;
     app::serve(&cli, listener).await?;

@@ -61,6 +61,8 @@ pub struct ExporterMetrics {
     /// The AWS API call counters.
     pub api: ApiCounters,
     poll_duration: Gauge,
+    accounts: Gauge,
+    discovery: GaugeVec,
 }
 
 impl ExporterMetrics {
@@ -101,11 +103,27 @@ impl ExporterMetrics {
         )
         .expect("valid metric");
         build_info.with_label_values(&[version, revision]).set(1.0);
+        let accounts = Gauge::new(
+            format!("{SELF_NAMESPACE}_accounts"),
+            format!("Accounts this instance checks (after discovery and sharding). {CACHED}"),
+        )
+        .expect("valid metric");
+        // Label-less, but a vector: the series exists only in Organization mode.
+        let discovery = GaugeVec::new(
+            Opts::new(
+                format!("{SELF_NAMESPACE}_discovery_success"),
+                format!("1 if the last listing of the Organization's accounts succeeded. {CACHED}"),
+            ),
+            &[],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn Collector>,
             Box::new(errors.clone()),
             Box::new(poll_duration.clone()),
             Box::new(build_info),
+            Box::new(accounts.clone()),
+            Box::new(discovery.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -123,12 +141,24 @@ impl ExporterMetrics {
             process,
             api: ApiCounters { requests, errors },
             poll_duration,
+            accounts,
+            discovery,
         }
     }
 
     /// Records how long the last full poll took.
     pub fn set_poll_duration(&self, seconds: f64) {
         self.poll_duration.set(seconds);
+    }
+
+    /// Records how many accounts are watched, and whether discovery worked (Organization mode).
+    pub fn set_fleet(&self, accounts: usize, discovery_ok: Option<bool>) {
+        self.accounts.set(accounts as f64);
+        if let Some(ok) = discovery_ok {
+            self.discovery
+                .with_label_values(&[] as &[&str])
+                .set(flag(ok));
+        }
     }
 
     /// Encodes the account series of one poll together with the exporter's own metrics.
@@ -304,6 +334,7 @@ mod tests {
         m.api.request("iam", "GetAccountSummary");
         m.api.error("iam", "GetAccountSummary", "Throttling");
         m.set_poll_duration(0.25);
+        m.set_fleet(3, Some(true));
         let got = String::from_utf8(m.encode_snapshot(&golden_accounts()).to_vec()).unwrap();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {

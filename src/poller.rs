@@ -1,36 +1,30 @@
-//! The background poller: checks every target on its own timer, builds a complete snapshot,
-//! encodes it once and publishes it; the HTTP side never calls AWS.
+//! The background poller: checks every target on its own timer, up to `--poll.concurrency` at
+//! a time, builds a complete snapshot, encodes it once and publishes it; the HTTP side never
+//! calls AWS.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
 
-use crate::aws::{AccountClients, Outcome};
+use crate::aws::Outcome;
 use crate::error::Error;
+use crate::fleet::{Fleet, Target};
 use crate::metrics::ExporterMetrics;
 use crate::snapshot::{AccountView, Snapshot};
 
-/// One account to check, with the clients whose credentials reach it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// A stable key: the account id where known in advance, else a name for the credentials.
-    pub key: String,
-    /// The account id, when known before the first check.
-    pub account_id: Option<String>,
-    /// The account's name where known, else empty.
-    pub account_name: String,
-    /// The clients to check it with.
-    pub clients: AccountClients,
-}
+/// Later polls start their checks spread over this share of the interval, so that a large
+/// Organization does not send its calls in one burst.
+const SPREAD_SHARE: f64 = 0.5;
 
 /// Polls the targets and publishes snapshots.
 #[derive(Debug)]
 pub struct Poller {
-    targets: Vec<Target>,
+    fleet: Fleet,
+    concurrency: usize,
     state: BTreeMap<String, AccountView>,
     metrics: ExporterMetrics,
     publish: watch::Sender<Arc<Snapshot>>,
@@ -38,26 +32,17 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// A poller over `targets`, and the receiving end of its snapshots (empty until the first poll).
+    /// A poller over `fleet`, and the receiving end of its snapshots (empty until the first poll).
     pub fn new(
-        targets: Vec<Target>,
+        fleet: Fleet,
+        concurrency: usize,
         metrics: ExporterMetrics,
     ) -> (Poller, watch::Receiver<Arc<Snapshot>>) {
         let (publish, snapshots) = watch::channel(Arc::new(Snapshot::default()));
-        let state = targets
-            .iter()
-            .map(|t| {
-                let view = AccountView {
-                    account_id: t.account_id.clone(),
-                    account_name: t.account_name.clone(),
-                    ..AccountView::default()
-                };
-                (t.key.clone(), view)
-            })
-            .collect();
         let poller = Poller {
-            targets,
-            state,
+            fleet,
+            concurrency: concurrency.max(1),
+            state: BTreeMap::new(),
             metrics,
             publish,
             completed_polls: 0,
@@ -65,18 +50,55 @@ impl Poller {
         (poller, snapshots)
     }
 
-    /// Checks every target once, then builds, encodes and publishes the snapshot.
+    /// Checks every target once as fast as the concurrency allows, then publishes the snapshot.
     pub async fn poll_once(&mut self) -> Arc<Snapshot> {
+        self.poll(Duration::ZERO).await
+    }
+
+    /// Checks every target once, starting the checks evenly over `spread`, then builds, encodes
+    /// and publishes the snapshot.
+    pub async fn poll(&mut self, spread: Duration) -> Arc<Snapshot> {
         let started = Instant::now();
-        for target in &self.targets {
-            let result = check_contained(target).await;
-            let view = self.state.entry(target.key.clone()).or_default();
-            apply(view, result, unix_now());
+        self.fleet.refresh_if_due().await;
+        let targets = self.fleet.targets();
+        // Accounts that left the Organization or this shard disappear with their series.
+        self.state
+            .retain(|key, _| targets.iter().any(|t| &t.key == key));
+
+        let gap = spread
+            .checked_div(targets.len().max(1) as u32)
+            .unwrap_or_default();
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let mut running = Vec::with_capacity(targets.len());
+        for (i, target) in targets.into_iter().enumerate() {
+            if i > 0 && !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
+            let permit = permits.clone().acquire_owned().await.expect("never closed");
+            let key = target.key.clone();
+            let name = target.account_name.clone();
+            // Each check runs in its own task, so that a panic in it fails only that account.
+            let task = tokio::spawn(async move {
+                let _permit = permit;
+                let outcome = check(&target).await;
+                (outcome, unix_now())
+            });
+            running.push((key, name, task));
         }
+        for (key, name, task) in running {
+            let (outcome, at) = task
+                .await
+                .unwrap_or_else(|join| (panicked(&join), unix_now()));
+            let view = self.state.entry(key).or_default();
+            view.account_name = name;
+            apply(view, outcome, at);
+        }
+
         let elapsed = started.elapsed().as_secs_f64();
         self.metrics.set_poll_duration(elapsed);
+        self.metrics
+            .set_fleet(self.state.len(), self.fleet.discovery_ok());
         self.completed_polls += 1;
-
         let accounts: Vec<AccountView> = self.state.values().cloned().collect();
         let failed = accounts.iter().filter(|a| !a.last_check_ok).count();
         info!(
@@ -94,7 +116,9 @@ impl Poller {
         snapshot
     }
 
-    /// Polls now and then every `interval` until `shutdown` completes; polls never overlap.
+    /// Polls now and then every `interval` until `shutdown` completes; polls never overlap. The
+    /// first poll runs at full concurrency so that the exporter is ready soon after start-up;
+    /// later ones spread their checks over half the interval.
     pub async fn run(mut self, interval: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut ticks = tokio::time::interval(interval);
@@ -105,27 +129,31 @@ impl Poller {
                 _ = &mut shutdown => return,
                 _ = ticks.tick() => {}
             }
+            let spread = if self.completed_polls == 0 {
+                Duration::ZERO
+            } else {
+                interval.mul_f64(SPREAD_SHARE)
+            };
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = self.poll_once() => {}
+                _ = self.poll(spread) => {}
             }
         }
     }
 }
 
-/// Runs one check in its own task, so that a panic in it fails only that account.
-async fn check_contained(target: &Target) -> Outcome {
-    let clients = target.clients.clone();
-    match tokio::spawn(async move { clients.check().await }).await {
-        Ok(outcome) => outcome,
-        Err(join) => Outcome {
-            identity: None,
-            result: Err(Error::Panic(if join.is_panic() {
-                "the check panicked".into()
-            } else {
-                "the check was cancelled".into()
-            })),
-        },
+async fn check(target: &Target) -> Outcome {
+    target.clients.check(target.identity.as_ref()).await
+}
+
+fn panicked(join: &tokio::task::JoinError) -> Outcome {
+    Outcome {
+        identity: None,
+        result: Err(Error::Panic(if join.is_panic() {
+            "the check panicked".into()
+        } else {
+            "the check was cancelled".into()
+        })),
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 const GOVCLOUD: &str = "aws-us-gov";
 
 /// Who the credentials belong to, from `sts:GetCallerIdentity`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Identity {
     /// The 12-digit account id.
     pub account_id: String,

@@ -28,6 +28,16 @@ An account spec (every key but "id" optional):
   omit               list of SummaryMap keys to leave out of GetAccountSummary
   fault              {"operation": "GetAccountSummary", "status": 403, "code": "AccessDenied"}
                      makes every call of that operation by that account fail
+  assume_role_fault  {"status": 403, "code": "AccessDenied"}: every sts:AssumeRole into a role
+                     of this account fails
+
+An Organization (optional), created by the management account and its credentials:
+  {"organization": {"management": SPEC, "members": [{"name": ..., "status": "ACTIVE"|"SUSPENDED"
+   |"PENDING_CLOSURE"|"CLOSED", ...SPEC}, ...]}}
+moto picks member account ids; the ready line then also carries
+  "organization": {"management": ID, "members": {NAME: ID, ...}}
+`POST /_fixture/organization` with {"remove": [ID, ...], "status": {ID: STATUS}} changes
+membership while the server runs.
 """
 
 import argparse
@@ -44,11 +54,13 @@ import urllib.parse
 import boto3
 from botocore.config import Config
 from moto.iam.models import AccountSummary, VirtualMfaDevice, get_account_id_from, iam_backends
+from moto.organizations.models import organizations_backends
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
 REGION = "us-east-1"
-FAULTS = {}  # account id -> fault spec
+FAULTS = {}  # account id -> fault spec for that account's own calls
+ROLE_FAULTS = {}  # account id -> fault spec for sts:AssumeRole into that account
 LOCK = threading.Lock()
 
 _original_summary_map = AccountSummary.summary_map.fget
@@ -132,12 +144,12 @@ def ensure_user(iam, name):
         return False
 
 
-def apply_account(endpoint, spec):
+def apply_account(endpoint, spec, with_credentials=True):
     """Sets one account's state; applying a spec again replaces root's devices and summary."""
     account_id = spec["id"]
     iam = client(endpoint, "iam", account_id)
     creds = None
-    if ensure_user(iam, "exporter"):
+    if with_credentials and ensure_user(iam, "exporter"):
         key = iam.create_access_key(UserName="exporter")["AccessKey"]
         creds = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
 
@@ -164,11 +176,44 @@ def apply_account(endpoint, spec):
     summary.fixture_password = spec.get("password", 1)
     summary.fixture_omit = list(spec.get("omit", []))
     with LOCK:
-        if spec.get("fault"):
-            FAULTS[account_id] = spec["fault"]
-        else:
-            FAULTS.pop(account_id, None)
+        for table, key in ((FAULTS, "fault"), (ROLE_FAULTS, "assume_role_fault")):
+            if spec.get(key):
+                table[account_id] = spec[key]
+            else:
+                table.pop(account_id, None)
     return creds
+
+
+def org_backend(management_id):
+    return organizations_backends[management_id]["aws"]
+
+
+def set_member_status(management_id, account_id, status):
+    for account in org_backend(management_id).accounts:
+        if account.id == account_id:
+            account.status = "SUSPENDED" if status == "SUSPENDED" else "ACTIVE"
+            account.state = status
+            return
+    raise KeyError(f"account {account_id} is not in the organization")
+
+
+def create_organization(endpoint, org):
+    """Creates the Organization and its members; returns (management id, creds, {name: id})."""
+    management = dict(org.get("management", {}))
+    management.setdefault("id", "123456789012")
+    creds = apply_account(endpoint, management)
+    orgs = client(endpoint, "organizations", management["id"])
+    orgs.create_organization(FeatureSet="ALL")
+    members = {}
+    for i, member in enumerate(org.get("members", [])):
+        name = member.get("name", f"member-{i:04d}")
+        status = orgs.create_account(Email=f"{name}@example.invalid", AccountName=name)["CreateAccountStatus"]
+        account_id = status["AccountId"]
+        members[name] = account_id
+        apply_account(endpoint, dict(member, id=account_id), with_credentials=False)
+        if member.get("status", "ACTIVE") != "ACTIVE":
+            set_member_status(management["id"], account_id, member["status"])
+    return management["id"], creds, members
 
 
 class Fixtures:
@@ -185,6 +230,16 @@ class Fixtures:
             body = json.dumps({k: v for k, v in creds.items() if v}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if environ.get("PATH_INFO") == "/_fixture/organization" and environ["REQUEST_METHOD"] == "POST":
+            change = json.loads(self._body(environ) or b"{}")
+            management = self.endpoint_ref[1]
+            orgs = client(self.endpoint_ref[0], "organizations", management)
+            for account_id in change.get("remove", []):
+                orgs.remove_account_from_organization(AccountId=account_id)
+            for account_id, status in change.get("status", {}).items():
+                set_member_status(management, account_id, status)
+            start_response("204 No Content", [])
+            return [b""]
         fault = self._fault_for(environ)
         if fault:
             body = (
@@ -206,8 +261,16 @@ class Fixtures:
 
     def _fault_for(self, environ):
         with LOCK:
-            if not FAULTS:
+            if not FAULTS and not ROLE_FAULTS:
                 return None
+        form = urllib.parse.parse_qs(self._body(environ).decode("utf-8", "replace"))
+        action = form.get("Action", [""])[0]
+        if action == "AssumeRole":
+            role_account = form.get("RoleArn", [""])[0].split(":")[4:5]
+            with LOCK:
+                fault = ROLE_FAULTS.get(role_account[0]) if role_account else None
+            if fault:
+                return fault
         auth = environ.get("HTTP_AUTHORIZATION", "")
         if "Credential=" not in auth:
             return None
@@ -217,8 +280,6 @@ class Fixtures:
             fault = FAULTS.get(account_id)
         if not fault:
             return None
-        form = urllib.parse.parse_qs(self._body(environ).decode("utf-8", "replace"))
-        action = form.get("Action", [""])[0]
         return fault if action == fault.get("operation") else None
 
 
@@ -231,7 +292,7 @@ def main():
                         help="stop when standard input closes (so a dying test leaves nothing behind)")
     args = parser.parse_args()
 
-    endpoint_ref = [None]
+    endpoint_ref = [None, None]  # endpoint, management account id
     app = Fixtures(DomainDispatcherApplication(create_backend_app), endpoint_ref)
     server = make_server(args.host, args.port, app, threaded=True)
     endpoint = f"http://{args.host}:{server.server_port}"
@@ -245,7 +306,13 @@ def main():
         creds = apply_account(endpoint, spec)
         if creds:
             credentials[spec["id"]] = creds
-    print(json.dumps({"endpoint": endpoint, "credentials": credentials}), flush=True)
+    ready = {"endpoint": endpoint, "credentials": credentials}
+    if "organization" in scenario:
+        management, creds, members = create_organization(endpoint, scenario["organization"])
+        endpoint_ref[1] = management
+        credentials[management] = creds
+        ready["organization"] = {"management": management, "members": members}
+    print(json.dumps(ready), flush=True)
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

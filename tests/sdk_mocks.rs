@@ -6,12 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_root_mfa_exporter::aws::{AccountClients, ApiCallInterceptor, timeout_config};
+use aws_root_mfa_exporter::fleet::{Fleet, Target};
 use aws_root_mfa_exporter::metrics::ExporterMetrics;
-use aws_root_mfa_exporter::poller::{Poller, Target};
+use aws_root_mfa_exporter::poller::Poller;
+use aws_root_mfa_exporter::posture::Identity;
+use aws_root_mfa_exporter::role::{RoleArn, RoleCredentials};
 use aws_root_mfa_exporter::snapshot::Snapshot;
 use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput;
 use aws_sdk_iam::types::SummaryKeyType;
+use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+use aws_sdk_sts::types::Credentials as StsCredentials;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
@@ -143,7 +148,7 @@ async fn root_device_on_the_last_page_is_found_and_every_page_is_fetched() {
     let p3 = list_page(Some("m2"), page(&[("my-phone", "root")], None));
     let (c, s) = (caller(), summary(1));
     let obs = clients(&m, &[&c], &[&s, &p1, &p2, &p3])
-        .check()
+        .check(None)
         .await
         .result
         .unwrap();
@@ -165,7 +170,11 @@ async fn decoy_user_device_is_not_root_and_hardware_is_reported() {
         page(&[("root-account-mfa-device", "rootadmin")], None),
     );
     let (c, s) = (caller(), summary(1));
-    let obs = clients(&m, &[&c], &[&s, &p1]).check().await.result.unwrap();
+    let obs = clients(&m, &[&c], &[&s, &p1])
+        .check(None)
+        .await
+        .result
+        .unwrap();
     assert!(obs.hardware);
     assert_eq!(obs.virtual_devices, 0);
 }
@@ -176,7 +185,7 @@ async fn mfa_disabled_needs_no_device_listing() {
     let list = list_page(None, page(&[], None));
     let (c, s) = (caller(), summary(0));
     let obs = clients(&m, &[&c], &[&s, &list])
-        .check()
+        .check(None)
         .await
         .result
         .unwrap();
@@ -193,7 +202,7 @@ async fn a_failed_later_page_fails_the_whole_check() {
         .then_http_response(|| xml(403, aws_error("AccessDenied")));
     let (c, s) = (caller(), summary(1));
     let err = clients(&m, &[&c], &[&s, &p1, &p2])
-        .check()
+        .check(None)
         .await
         .result
         .unwrap_err();
@@ -216,7 +225,7 @@ async fn throttling_is_retried_then_succeeds_and_is_counted() {
         .build();
     let c = caller();
     let obs = clients(&m, &[&c], &[&throttled])
-        .check()
+        .check(None)
         .await
         .result
         .unwrap();
@@ -236,7 +245,7 @@ async fn access_denied_is_not_retried_and_is_counted_by_code() {
         .then_http_response(|| xml(403, aws_error("AccessDenied")));
     let c = caller();
     let err = clients(&m, &[&c], &[&denied])
-        .check()
+        .check(None)
         .await
         .result
         .unwrap_err();
@@ -256,7 +265,7 @@ async fn unknown_error_codes_are_bounded() {
         .then_http_response(|| xml(400, aws_error("SomeBrandNewErrorCode")));
     let c = caller();
     let err = clients(&m, &[&c], &[&odd])
-        .check()
+        .check(None)
         .await
         .result
         .unwrap_err();
@@ -271,7 +280,7 @@ async fn a_malformed_body_is_a_response_error() {
         .then_http_response(|| xml(200, "<GetAccountSummaryResponse><trunc".into()));
     let c = caller();
     let err = clients(&m, &[&c], &[&garbage])
-        .check()
+        .check(None)
         .await
         .result
         .unwrap_err();
@@ -305,7 +314,7 @@ async fn a_call_that_never_answers_times_out() {
     let iam = mock_client!(aws_sdk_iam, []);
     let started = std::time::Instant::now();
     let err = AccountClients::from_clients(sts, iam)
-        .check()
+        .check(None)
         .await
         .result
         .unwrap_err();
@@ -349,11 +358,11 @@ async fn a_failed_check_keeps_the_last_observed_posture() {
         .build();
     let target = Target {
         key: ACCOUNT.into(),
-        account_id: None,
+        identity: None,
         account_name: String::new(),
         clients: clients(&m, &[&c], &[&summary, &list]),
     };
-    let (mut poller, snapshots) = Poller::new(vec![target], m.clone());
+    let (mut poller, snapshots) = Poller::new(Fleet::from_targets(vec![target]), 4, m.clone());
     assert_eq!(snapshots.borrow().completed_polls, 0);
 
     let first: Arc<Snapshot> = poller.poll_once().await;
@@ -390,15 +399,18 @@ async fn a_failed_check_keeps_the_last_observed_posture() {
 #[tokio::test]
 async fn an_account_never_observed_exports_no_posture() {
     let m = metrics();
-    let denied = mock!(aws_sdk_sts::Client::get_caller_identity)
+    let denied = mock!(aws_sdk_iam::Client::get_account_summary)
         .then_http_response(|| xml(403, aws_error("AccessDenied")));
     let target = Target {
         key: ACCOUNT.into(),
-        account_id: Some(ACCOUNT.into()),
+        identity: Some(Identity {
+            account_id: ACCOUNT.into(),
+            partition: "aws".into(),
+        }),
         account_name: "prod".into(),
-        clients: clients(&m, &[&denied], &[]),
+        clients: clients(&m, &[], &[&denied]),
     };
-    let (mut poller, _) = Poller::new(vec![target], m.clone());
+    let (mut poller, _) = Poller::new(Fleet::from_targets(vec![target]), 4, m.clone());
     let snap = poller.poll_once().await;
     assert_eq!(gauge(&snap, "aws_root_check_success"), Some(0.0));
     for name in [
@@ -411,4 +423,86 @@ async fn an_account_never_observed_exports_no_posture() {
     ] {
         assert_eq!(gauge(&snap, name), None, "{name} must not be reported");
     }
+    let text = std::str::from_utf8(&snap.exposition).unwrap();
+    assert!(text.contains(&format!(
+        "aws_root_account_info{{account_id=\"{ACCOUNT}\",account_name=\"prod\",partition=\"aws\"}} 1"
+    )));
+    assert_eq!(
+        m.api.requests_for("sts", "GetCallerIdentity"),
+        0,
+        "a known account is not asked for"
+    );
+}
+
+fn assume_role_answer(valid_for: Duration) -> AssumeRoleOutput {
+    let expiry = std::time::SystemTime::now() + valid_for;
+    AssumeRoleOutput::builder()
+        .credentials(
+            StsCredentials::builder()
+                .access_key_id("ASIAEXAMPLE")
+                .secret_access_key("secret")
+                .session_token("token")
+                .expiration(aws_smithy_types::DateTime::from(expiry))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn assumed_role_credentials_are_cached_until_shortly_before_expiry() {
+    let m = metrics();
+    let role: RoleArn = format!("arn:aws:iam::{ACCOUNT}:role/RootMfaReader")
+        .parse()
+        .unwrap();
+    let assume = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|req| {
+            req.role_session_name() == Some("aws-root-mfa-exporter")
+                && req.external_id() == Some("ext-123")
+                && req.role_arn() == Some("arn:aws:iam::123456789012:role/RootMfaReader")
+        })
+        .sequence()
+        .output(|| assume_role_answer(Duration::from_secs(60)))
+        .output(|| assume_role_answer(Duration::from_secs(3600)))
+        .build();
+    let api = m.api.clone();
+    let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&assume], |c| c
+        .interceptor(ApiCallInterceptor::new(api.clone())));
+    let creds = RoleCredentials::new(sts, role, Some("ext-123".into()));
+
+    let short = creds.credentials().await.unwrap();
+    assert_eq!(assume.num_calls(), 1);
+    // One minute left is inside the refresh margin: renewed before use.
+    let renewed = creds.credentials().await.unwrap();
+    assert_eq!(assume.num_calls(), 2);
+    assert!(renewed.expiry() > short.expiry());
+    for _ in 0..5 {
+        assert_eq!(
+            creds.credentials().await.unwrap(),
+            renewed,
+            "served from the cache"
+        );
+    }
+    assert_eq!(assume.num_calls(), 2);
+    assert_eq!(m.api.requests_for("sts", "AssumeRole"), 2);
+}
+
+#[tokio::test]
+async fn a_denied_assume_role_fails_with_its_code() {
+    let m = metrics();
+    let denied = mock!(aws_sdk_sts::Client::assume_role)
+        .then_http_response(|| xml(403, aws_error("AccessDenied")));
+    let api = m.api.clone();
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&denied], |c| c
+        .interceptor(ApiCallInterceptor::new(api.clone())));
+    let role: RoleArn = format!("arn:aws:iam::{ACCOUNT}:role/Missing")
+        .parse()
+        .unwrap();
+    let err = RoleCredentials::new(sts, role, None)
+        .credentials()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "AccessDenied");
+    assert!(err.to_string().contains("sts:AssumeRole"), "{err}");
+    assert_eq!(m.api.errors_for("sts", "AssumeRole", "AccessDenied"), 1);
 }

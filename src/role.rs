@@ -1,0 +1,235 @@
+//! Credentials for a member account: `sts:AssumeRole` into its read-only role, cached and
+//! refreshed shortly before they expire, so that the steady state makes no `AssumeRole` call
+//! per poll per account.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{self, ProvideCredentials};
+use tokio::sync::Mutex;
+
+use crate::aws::sdk_error;
+use crate::error::Error;
+use crate::posture::Identity;
+
+/// The session name shown in the member account's CloudTrail for the exporter's calls.
+pub const SESSION_NAME: &str = "aws-root-mfa-exporter";
+/// Credentials are renewed this long before they expire, so that no call of a poll (bounded by
+/// `--poll.timeout`) runs with credentials that lapse under it.
+pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+/// A role ARN of the form `arn:<partition>:iam::<12-digit account>:role/<path/name>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RoleArn {
+    arn: String,
+    identity: Identity,
+}
+
+impl RoleArn {
+    /// The role `name` in `account` of `partition`.
+    pub fn new(partition: &str, account_id: &str, name: &str) -> Result<RoleArn, String> {
+        format!("arn:{partition}:iam::{account_id}:role/{name}").parse()
+    }
+
+    /// The account and partition the role belongs to.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The ARN as text.
+    pub fn as_str(&self) -> &str {
+        &self.arn
+    }
+}
+
+impl fmt::Display for RoleArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.arn)
+    }
+}
+
+impl FromStr for RoleArn {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<RoleArn, String> {
+        let bad = || format!("not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME): {s:?}");
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts[..] else {
+            return Err(bad());
+        };
+        let name = resource.strip_prefix("role/").unwrap_or("");
+        let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        if arn != "arn"
+            || partition.is_empty()
+            || service != "iam"
+            || !region.is_empty()
+            || !account_ok
+            || name.is_empty()
+        {
+            return Err(bad());
+        }
+        Ok(RoleArn {
+            arn: s.to_owned(),
+            identity: Identity {
+                account_id: account.to_owned(),
+                partition: partition.to_owned(),
+            },
+        })
+    }
+}
+
+/// Assumed-role credentials for one account, fetched with the ambient credentials' STS client.
+pub struct RoleCredentials {
+    sts: aws_sdk_sts::Client,
+    role: RoleArn,
+    external_id: Option<String>,
+    cached: Mutex<Option<Credentials>>,
+}
+
+impl fmt::Debug for RoleCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the credentials, and never the external id.
+        f.debug_struct("RoleCredentials")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoleCredentials {
+    /// Credentials for `role`, assumed through `sts` with the optional external id.
+    pub fn new(
+        sts: aws_sdk_sts::Client,
+        role: RoleArn,
+        external_id: Option<String>,
+    ) -> RoleCredentials {
+        RoleCredentials {
+            sts,
+            role,
+            external_id,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The role these credentials are for.
+    pub fn role(&self) -> &RoleArn {
+        &self.role
+    }
+
+    /// Cached credentials, renewed through `sts:AssumeRole` when missing or about to expire.
+    /// Concurrent callers wait for one renewal instead of each making their own.
+    pub async fn credentials(&self) -> Result<Credentials, Error> {
+        let mut cached = self.cached.lock().await;
+        if let Some(creds) = cached.as_ref().filter(|c| fresh(c, SystemTime::now())) {
+            return Ok(creds.clone());
+        }
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(self.role.as_str())
+            .role_session_name(SESSION_NAME)
+            .set_external_id(self.external_id.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("sts", "AssumeRole", e))?;
+        let c = out.credentials().ok_or_else(|| Error::Incomplete {
+            operation: "AssumeRole",
+            what: "no Credentials".into(),
+        })?;
+        let expiry = SystemTime::try_from(*c.expiration()).ok();
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            expiry,
+            "AssumeRole",
+        );
+        *cached = Some(creds.clone());
+        Ok(creds)
+    }
+}
+
+/// Whether credentials can still be used for a whole check.
+fn fresh(creds: &Credentials, now: SystemTime) -> bool {
+    match creds.expiry() {
+        None => true,
+        Some(expiry) => expiry
+            .duration_since(now)
+            .is_ok_and(|left| left > REFRESH_BEFORE_EXPIRY),
+    }
+}
+
+/// Lets the SDK clients of a member account draw from the same cache as [`RoleCredentials`].
+#[derive(Debug, Clone)]
+pub struct SharedRoleCredentials(pub std::sync::Arc<RoleCredentials>);
+
+impl ProvideCredentials for SharedRoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            self.0
+                .credentials()
+                .await
+                .map_err(CredentialsError::provider_error)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns() {
+        let ok = "arn:aws:iam::123456789012:role/audit/RootMfaReader";
+        let arn: RoleArn = ok.parse().unwrap();
+        assert_eq!(arn.identity().account_id, "123456789012");
+        assert_eq!(arn.identity().partition, "aws");
+        assert_eq!(arn.to_string(), ok);
+        let cn: RoleArn = "arn:aws-cn:iam::123456789012:role/r".parse().unwrap();
+        assert_eq!(cn.identity().partition, "aws-cn");
+        for bad in [
+            "",
+            "arn:aws:iam::123456789012:user/alice",
+            "arn:aws:iam::12345678901:role/short-account",
+            "arn:aws:iam::1234567890123:role/long-account",
+            "arn:aws:iam::12345678901x:role/letters",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:sts::123456789012:role/wrong-service",
+            "arn:aws:iam:us-east-1:123456789012:role/regional",
+            "arn::iam::123456789012:role/no-partition",
+            "role/name",
+        ] {
+            assert!(bad.parse::<RoleArn>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            RoleArn::new("aws", "123456789012", "r").unwrap().as_str(),
+            "arn:aws:iam::123456789012:role/r"
+        );
+    }
+
+    #[test]
+    fn credentials_are_renewed_before_they_expire() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let with_expiry = |secs_left: u64| {
+            Credentials::new(
+                "a",
+                "s",
+                None,
+                Some(now + Duration::from_secs(secs_left)),
+                "t",
+            )
+        };
+        assert!(fresh(&with_expiry(3600), now));
+        assert!(fresh(&with_expiry(301), now));
+        assert!(!fresh(&with_expiry(300), now));
+        assert!(!fresh(&with_expiry(0), now));
+        let expired = Credentials::new("a", "s", None, Some(now - Duration::from_secs(1)), "t");
+        assert!(!fresh(&expired, now));
+        assert!(fresh(&Credentials::new("a", "s", None, None, "t"), now));
+    }
+}
