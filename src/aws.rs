@@ -250,11 +250,20 @@ where
         _ if chain_has_credentials_error(&err) => "credentials",
         _ => "other",
     };
+    let message = match &err {
+        // The chain would end in the error metadata's Debug form; AWS's own words read better.
+        SdkError::ServiceError(e) => format!(
+            "{}: {}",
+            e.err().code().unwrap_or("unknown error"),
+            e.err().message().unwrap_or("no message")
+        ),
+        _ => error_chain(&err),
+    };
     Error::Aws {
         service,
         operation,
         code,
-        message: error_chain(&err),
+        message,
     }
 }
 

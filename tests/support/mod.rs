@@ -68,6 +68,24 @@ pub struct Moto {
     _stdin: Mutex<ChildStdin>,
     pub endpoint: String,
     pub credentials: HashMap<String, Creds>,
+    /// The Organization, if the scenario has one.
+    pub organization: Option<Organization>,
+}
+
+/// The Organization the launcher made: moto picks the member account ids.
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub management: String,
+    pub members: HashMap<String, String>,
+}
+
+impl Organization {
+    /// The account id of the member called `name`.
+    pub fn id(&self, name: &str) -> &str {
+        self.members
+            .get(name)
+            .unwrap_or_else(|| panic!("no member {name}"))
+    }
 }
 
 impl Moto {
@@ -105,12 +123,47 @@ impl Moto {
                 (account.clone(), creds)
             })
             .collect();
+        let organization = ready.get("organization").map(|o| Organization {
+            management: o["management"].as_str().unwrap().into(),
+            members: o["members"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(name, id)| (name.clone(), id.as_str().unwrap().into()))
+                .collect(),
+        });
         Moto {
             child: Mutex::new(child),
             _stdin: Mutex::new(stdin),
             endpoint: ready["endpoint"].as_str().unwrap().into(),
             credentials,
+            organization,
         }
+    }
+
+    /// The Organization of the scenario.
+    pub fn org(&self) -> &Organization {
+        self.organization
+            .as_ref()
+            .expect("the scenario has an organization")
+    }
+
+    /// Changes the Organization while moto runs: `{"remove": [id], "status": {id: STATUS}}`.
+    pub fn change_organization(&self, change: &Value) {
+        let addr: SocketAddr = self.endpoint.trim_start_matches("http://").parse().unwrap();
+        let resp = http(
+            addr,
+            "POST",
+            "/_fixture/organization",
+            &[],
+            change.to_string().as_bytes(),
+        );
+        assert_eq!(
+            resp.status,
+            204,
+            "organization change failed: {}",
+            resp.text()
+        );
     }
 
     /// (Re)applies account specs while moto runs, e.g. to inject or lift a fault.
