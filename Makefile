@@ -3,6 +3,8 @@
 CARGO    ?= cargo
 PYTHON   ?= python3
 VENV     ?= .venv
+# The AWS CLI lives apart: it pins a botocore that moto's boto3 may not accept.
+VENV_CLI ?= .venv-cli
 # Debian packages the tests use: promtool (prometheus) lints scrapes; wrk drives the benchmark.
 DEB_TEST_PACKAGES  := prometheus
 DEB_BENCH_PACKAGES := prometheus wrk
@@ -41,10 +43,16 @@ lint: ## Formatting and clippy, as CI runs them.
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
-bench: venv build ## Measure idle memory, poll cost and /metrics latency (see docs/performance.md).
+bench: venv build $(VENV_CLI)/.installed ## Run the benchmarks behind docs/performance.md and docs/scaling.md.
 	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_BENCH_PACKAGES)"
 	$(VENV)/bin/python bench/bench.py --exporter target/release/aws-root-mfa-exporter
+	$(VENV)/bin/python bench/organization.py --exporter target/release/aws-root-mfa-exporter --aws $(VENV_CLI)/bin/aws
+
+$(VENV_CLI)/.installed: bench/requirements.txt
+	$(PYTHON) -m venv $(VENV_CLI)
+	$(VENV_CLI)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
 clean: ## Remove build output and the virtualenv.
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV_CLI)

@@ -37,7 +37,8 @@ An Organization (optional), created by the management account and its credential
 moto picks member account ids; the ready line then also carries
   "organization": {"management": ID, "members": {NAME: ID, ...}}
 `POST /_fixture/organization` with {"remove": [ID, ...], "status": {ID: STATUS}} changes
-membership while the server runs.
+membership while the server runs. `GET /_fixture/stats` counts the AWS requests seen, by
+"service:Action" (`DELETE` reads and resets them).
 """
 
 import argparse
@@ -59,6 +60,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
 REGION = "us-east-1"
+STATS = {}  # "Service:Action" -> requests seen, for the benchmark (GET /_fixture/stats)
 FAULTS = {}  # account id -> fault spec for that account's own calls
 ROLE_FAULTS = {}  # account id -> fault spec for sts:AssumeRole into that account
 LOCK = threading.Lock()
@@ -147,9 +149,9 @@ def ensure_user(iam, name):
 def apply_account(endpoint, spec, with_credentials=True):
     """Sets one account's state; applying a spec again replaces root's devices and summary."""
     account_id = spec["id"]
-    iam = client(endpoint, "iam", account_id)
     creds = None
-    if with_credentials and ensure_user(iam, "exporter"):
+    iam = client(endpoint, "iam", account_id) if with_credentials else None
+    if iam is not None and ensure_user(iam, "exporter"):
         key = iam.create_access_key(UserName="exporter")["AccessKey"]
         creds = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
 
@@ -240,6 +242,14 @@ class Fixtures:
                 set_member_status(management, account_id, status)
             start_response("204 No Content", [])
             return [b""]
+        if environ.get("PATH_INFO") == "/_fixture/stats":
+            with LOCK:
+                body = json.dumps(STATS).encode()
+                if environ["REQUEST_METHOD"] == "DELETE":
+                    STATS.clear()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        self._count(environ)
         fault = self._fault_for(environ)
         if fault:
             body = (
@@ -251,6 +261,19 @@ class Fixtures:
             start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
             return [body]
         return self.app(environ, start_response)
+
+    def _count(self, environ):
+        target = environ.get("HTTP_X_AMZ_TARGET")  # JSON protocols (Organizations)
+        if target:
+            prefix, action = target.rsplit(".", 1)
+            service = "organizations" if prefix.startswith("AWSOrganizations") else prefix
+            key = f"{service}:{action}"
+        else:
+            form = urllib.parse.parse_qs(self._body(environ).decode("utf-8", "replace"))
+            service = environ.get("HTTP_AUTHORIZATION", "").split("/")[3:4]
+            key = (service[0] if service else "?") + ":" + form.get("Action", ["?"])[0]
+        with LOCK:
+            STATS[key] = STATS.get(key, 0) + 1
 
     @staticmethod
     def _body(environ):
