@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -57,9 +58,10 @@ def exporter_env(ready):
     }
 
 
-def start_exporter(binary, env, interval):
+def start_exporter(binary, env, interval, extra=()):
     proc = subprocess.Popen(
-        [binary, "--web.listen-address", "127.0.0.1:0", "--poll.interval", interval, "--log.level", "info"],
+        [binary, "--web.listen-address", "127.0.0.1:0", "--poll.interval", interval, "--log.level", "info",
+         *extra],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         m = re.search(r"msg=serving .*address=(\S+)", line)
@@ -69,7 +71,6 @@ def start_exporter(binary, env, interval):
     else:
         raise SystemExit("the exporter did not start")
     # Keep draining stderr so the pipe never fills.
-    import threading
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     url = f"http://{addr}"
     deadline = time.time() + 30

@@ -24,7 +24,7 @@ import threading
 import time
 import urllib.request
 
-from bench import machine  # noqa: E402  (same folder)
+from bench import machine, start_exporter, status_kib  # noqa: E402  (same folder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -167,7 +167,15 @@ def main():
         exporter_calls = stats(ready["endpoint"], reset=True)
         checked = report["summary"]["accounts"] - report["summary"]["error"]
 
-        # Second poll of a running exporter: credentials cached, no AssumeRole.
+        # The server: memory with every account exported, and the calls of a steady-state poll.
+        server, url = start_exporter(args.exporter, env, "1h", ["--organization.role-name", ROLE])
+        time.sleep(2)
+        server_rss, server_hwm = status_kib(server.pid, "VmRSS"), status_kib(server.pid, "VmHWM")
+        exposition = urllib.request.urlopen(url + "/metrics").read()
+        server.terminate()
+        server.wait()
+        stats(ready["endpoint"], reset=True)
+
         sample = sorted(org["members"].values())[: args.cli_sample]
         cli_wall, cli_rss = cli_audit(args.aws, env, sample)
         cli_calls = stats(ready["endpoint"], reset=True)
@@ -193,6 +201,8 @@ def main():
     print(f"| AWS calls per account | {n_exp / total:.2f} | {n_cli / len(sample):.2f} |")
     print(f"| peak RSS | {rss / 1024:.1f} MiB | {cli_rss / 1024:.1f} MiB per CLI process |")
     print()
+    print(f"Serving the same Organization: RSS {server_rss / 1024:.1f} MiB after the first poll "
+          f"(peak {server_hwm / 1024:.1f} MiB), exposition {len(exposition) / 1024:.0f} KiB.\n")
     print("AWS calls the stand-in saw during the exporter's poll: "
           + ", ".join(f"{k} {v}" for k, v in sorted(exporter_calls.items())))
     rate = n_exp / wall

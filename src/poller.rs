@@ -14,6 +14,7 @@ use crate::aws::Outcome;
 use crate::error::Error;
 use crate::fleet::{Fleet, Target};
 use crate::metrics::ExporterMetrics;
+use crate::posture::Identity;
 use crate::snapshot::{AccountView, Snapshot};
 
 /// Later polls start their checks spread over this share of the interval, so that a large
@@ -77,18 +78,19 @@ impl Poller {
             let permit = permits.clone().acquire_owned().await.expect("never closed");
             let key = target.key.clone();
             let name = target.account_name.clone();
+            let known = target.identity.clone();
             // Each check runs in its own task, so that a panic in it fails only that account.
             let task = tokio::spawn(async move {
                 let _permit = permit;
                 let outcome = check(&target).await;
                 (outcome, unix_now())
             });
-            running.push((key, name, task));
+            running.push((key, name, known, task));
         }
-        for (key, name, task) in running {
+        for (key, name, known, task) in running {
             let (outcome, at) = task
                 .await
-                .unwrap_or_else(|join| (panicked(&join), unix_now()));
+                .unwrap_or_else(|join| (panicked(&join, known), unix_now()));
             let view = self.state.entry(key).or_default();
             view.account_name = name;
             apply(view, outcome, at);
@@ -146,9 +148,9 @@ async fn check(target: &Target) -> Outcome {
     target.clients.check(target.identity.as_ref()).await
 }
 
-fn panicked(join: &tokio::task::JoinError) -> Outcome {
+fn panicked(join: &tokio::task::JoinError, known: Option<Identity>) -> Outcome {
     Outcome {
-        identity: None,
+        identity: known,
         result: Err(Error::Panic(if join.is_panic() {
             "the check panicked".into()
         } else {

@@ -506,3 +506,100 @@ async fn a_denied_assume_role_fails_with_its_code() {
     assert!(err.to_string().contains("sts:AssumeRole"), "{err}");
     assert_eq!(m.api.errors_for("sts", "AssumeRole", "AccessDenied"), 1);
 }
+
+fn known(account: &str) -> Option<Identity> {
+    Some(Identity {
+        account_id: account.into(),
+        partition: "aws".into(),
+    })
+}
+
+/// A target whose `GetAccountSummary` records when it was called, on tokio's clock.
+fn timed_target(
+    m: &ExporterMetrics,
+    account: &str,
+    calls: Arc<std::sync::Mutex<Vec<tokio::time::Instant>>>,
+) -> (Target, Rule) {
+    let summary = mock!(aws_sdk_iam::Client::get_account_summary).then_compute_output(move |_| {
+        calls.lock().unwrap().push(tokio::time::Instant::now());
+        summary_output(0)
+    });
+    let target = Target {
+        key: account.into(),
+        identity: known(account),
+        account_name: String::new(),
+        clients: clients(m, &[], &[&summary]),
+    };
+    (target, summary)
+}
+
+#[tokio::test(start_paused = true)]
+async fn later_polls_spread_their_checks_over_the_given_time() {
+    let m = metrics();
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (targets, _rules): (Vec<Target>, Vec<Rule>) = [
+        "111111111111",
+        "222222222222",
+        "333333333333",
+        "444444444444",
+    ]
+    .iter()
+    .map(|a| timed_target(&m, a, calls.clone()))
+    .unzip();
+    let (mut poller, _) = Poller::new(Fleet::from_targets(targets), 16, m.clone());
+
+    poller.poll_once().await;
+    let burst = std::mem::take(&mut *calls.lock().unwrap());
+    assert_eq!(burst.len(), 4);
+    assert!(
+        burst
+            .iter()
+            .all(|t| t.duration_since(burst[0]) < Duration::from_millis(100)),
+        "first poll: no pacing"
+    );
+
+    let snapshot = poller.poll(Duration::from_secs(120)).await;
+    let paced = calls.lock().unwrap().clone();
+    assert_eq!(paced.len(), 4);
+    for pair in paced.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            (Duration::from_secs(29)..Duration::from_secs(31)).contains(&gap),
+            "gap {gap:?}"
+        );
+    }
+    assert_eq!(
+        snapshot.accounts.iter().filter(|a| a.last_check_ok).count(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_panic_in_one_check_fails_only_that_account() {
+    let m = metrics();
+    let calm = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (fine, _rule) = timed_target(&m, "111111111111", calm);
+    let boom = mock!(aws_sdk_iam::Client::get_account_summary).then_compute_output(
+        |_| -> GetAccountSummaryOutput { panic!("a bug in one account's check") },
+    );
+    let broken = Target {
+        key: "222222222222".into(),
+        identity: known("222222222222"),
+        account_name: String::new(),
+        clients: clients(&m, &[], &[&boom]),
+    };
+    let (mut poller, _) = Poller::new(Fleet::from_targets(vec![fine, broken]), 2, m.clone());
+    let snapshot = poller.poll_once().await;
+    let by_id = |id: &str| {
+        snapshot
+            .accounts
+            .iter()
+            .find(|a| a.account_id.as_deref() == Some(id))
+            .unwrap()
+    };
+    assert!(by_id("111111111111").last_check_ok);
+    let failed = by_id("222222222222");
+    assert!(!failed.last_check_ok);
+    assert_eq!(failed.last_error_code, Some("panic"));
+    assert!(failed.posture.is_none());
+}
