@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
@@ -28,8 +31,25 @@ pub async fn load_aws_config(call_timeout: Duration) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .timeout_config(timeout_config(call_timeout))
+        .http_client(shared_http_client())
         .load()
         .await
+}
+
+/// One HTTPS client for every SDK client of every account. Left to itself, each SDK client
+/// builds its own, with its own root certificate store and connection pool: about 150 KiB per
+/// account, and no connection reuse towards the one global IAM endpoint.
+fn shared_http_client() -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        connector.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+        // HTTPS_PROXY and NO_PROXY, as the SDK's own default client honours them.
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The accounts to check, as the flags say.
