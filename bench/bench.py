@@ -42,9 +42,12 @@ def start_moto():
     return proc, ready
 
 
-def exporter_env(ready):
-    creds = ready["credentials"][ACCOUNT]
+def exporter_env(ready, account=ACCOUNT):
+    """A clean environment whose AWS credentials are those of `account` in the stand-in."""
+    creds = ready["credentials"][account]
     home = tempfile.mkdtemp(prefix="bench-home-")
+    for name in ("config", "credentials"):
+        open(os.path.join(home, name), "w").close()
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": home,
@@ -53,6 +56,7 @@ def exporter_env(ready):
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL": ready["endpoint"],
         "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": creds["access_key_id"],
         "AWS_SECRET_ACCESS_KEY": creds["secret_access_key"],
     }

@@ -24,7 +24,7 @@ import threading
 import time
 import urllib.request
 
-from bench import machine, start_exporter, status_kib  # noqa: E402  (same folder)
+from bench import exporter_env, machine, start_exporter, status_kib  # noqa: E402  (same folder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -80,23 +80,6 @@ def run(cmd, env):
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - t, usage.ru_maxrss, out
-
-
-def base_env(ready, account):
-    home = tempfile.mkdtemp(prefix="bench-home-")
-    creds = ready["credentials"][account]
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": home,
-        "AWS_CONFIG_FILE": os.path.join(home, "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ENDPOINT_URL": ready["endpoint"],
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": creds["access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": creds["secret_access_key"],
-    }
 
 
 def cli_audit(aws, env, account_ids):
@@ -165,7 +148,7 @@ def main():
     try:
         org = ready["organization"]
         management = org["management"]
-        env = base_env(ready, management)
+        env = exporter_env(ready, management)
         total = args.accounts + 1
 
         stats(ready["endpoint"], reset=True)

@@ -52,11 +52,13 @@ fn shared_http_client() -> SharedHttpClient {
     })
 }
 
-/// The accounts to check, as the flags say.
-fn fleet(cli: &Cli, config: &SdkConfig, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
+/// The accounts to check, as the flags say. The flags are read (and a role ARN file parsed)
+/// before anything touches AWS, so that bad input fails fast with one line.
+async fn fleet(cli: &Cli, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
     let discovery = cli.accounts.discovery().map_err(Error::Config)?;
+    let config = load_aws_config(cli.poll.timeout).await;
     Ok(Fleet::new(
-        config,
+        &config,
         &metrics.api,
         discovery,
         cli.accounts.shard,
@@ -67,8 +69,7 @@ fn fleet(cli: &Cli, config: &SdkConfig, metrics: &ExporterMetrics) -> Result<Fle
 /// Polls once and prints the result; returns the process exit code.
 pub async fn check(cli: &Cli, output: Output) -> Result<u8, Error> {
     let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
-    let config = load_aws_config(cli.poll.timeout).await;
-    let fleet = fleet(cli, &config, &metrics)?;
+    let fleet = fleet(cli, &metrics).await?;
     let (mut poller, _) = Poller::new(fleet, cli.poll.concurrency.into(), metrics);
     let snapshot = poller.poll_once().await;
     let out = match output {
@@ -90,8 +91,7 @@ pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
 /// Serves metrics until SIGINT or SIGTERM.
 pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
     let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
-    let config = load_aws_config(cli.poll.timeout).await;
-    let fleet = fleet(cli, &config, &metrics)?;
+    let fleet = fleet(cli, &metrics).await?;
     let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());
     let web = Web {
         snapshots,

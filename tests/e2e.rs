@@ -393,7 +393,29 @@ fn sigterm_shuts_down_gracefully() {
 fn bad_flags_get_one_line_and_exit_2() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
-    let cases: [(&[&str], &str); 6] = [
+    let bad_roles = support::tempdir("roles").join("roles.txt");
+    std::fs::write(
+        &bad_roles,
+        "arn:aws:iam::111111111111:role/r\narn:aws:iam::1:role/short\n",
+    )
+    .unwrap();
+    let bad_roles = bad_roles.to_str().unwrap();
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["--assume-role-arns.file", "/nonexistent/roles.txt"],
+            "--assume-role-arns.file",
+        ),
+        (&["--assume-role-arns.file", bad_roles, "check"], "line 2"),
+        (
+            &[
+                "--organization.role-name",
+                "r",
+                "--assume-role-arn",
+                "arn:aws:iam::111111111111:role/r",
+            ],
+            "cannot be used with",
+        ),
+        (&["--shard", "3/3"], "--shard"),
         (&["--poll.interval", "0s"], "--poll.interval"),
         (&["--poll.timeout", "soon"], "--poll.timeout"),
         (

@@ -221,6 +221,9 @@ pub fn tempdir(prefix: &str) -> PathBuf {
 /// files, no instance metadata, only what the test passes.
 pub fn exporter_command(env: &[(String, String)], args: &[&str]) -> Command {
     let home = tempdir("home");
+    // Empty profile files: no profile of the machine's, and no warning that they are missing.
+    std::fs::write(home.join("config"), "").unwrap();
+    std::fs::write(home.join("credentials"), "").unwrap();
     let mut cmd = Command::new(EXPORTER);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
