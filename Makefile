@@ -5,8 +5,8 @@ PYTHON   ?= python3
 VENV     ?= .venv
 # The AWS CLI lives apart: it pins a botocore that moto's boto3 may not accept.
 VENV_CLI ?= .venv-cli
-# Debian packages the tests use: promtool (prometheus) lints scrapes; wrk drives the benchmark.
-DEB_TEST_PACKAGES  := prometheus
+# Debian packages the tests use: Prometheus (and promtool) and Alertmanager; wrk drives the benchmark.
+DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager
 DEB_BENCH_PACKAGES := prometheus wrk
 
 .PHONY: help run build test deps venv lint bench clean
@@ -24,7 +24,7 @@ test: deps ## Run every test: unit, SDK-level and end to end against moto, with 
 	AWS_ROOT_MFA_EXPORTER_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --release --locked
 
 deps: venv ## Install what the tests need: moto into .venv, promtool from Debian.
-	@command -v promtool >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_TEST_PACKAGES)"
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_TEST_PACKAGES)"
 
 venv: $(VENV)/.installed
 

@@ -420,11 +420,34 @@ pub fn http(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    HttpResponse {
+    let mut response = HttpResponse {
         status,
         headers,
         body: raw[split + 4..].to_vec(),
+    };
+    if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        response.body = dechunk(&response.body);
     }
+    response
+}
+
+/// Decodes a chunked body (Prometheus and Alertmanager send their API answers so).
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size_field = String::from_utf8_lossy(&body[..eol]);
+        let size = usize::from_str_radix(size_field.split(';').next().unwrap().trim(), 16)
+            .expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&body[eol + 2..eol + 2 + size]);
+        body = &body[eol + 2 + size + 2..];
+    }
+    out
 }
 
 /// One sample of a text exposition.

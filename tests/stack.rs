@@ -1,0 +1,316 @@
+//! The end-to-end proof of operation: moto with an Organization in mixed states, the exporter,
+//! a real Prometheus scraping it with the shipped alert rules, and a real Alertmanager. Checks
+//! through their HTTP APIs that the right alerts fire for the right accounts and reach
+//! Alertmanager, that compliant and not-applicable accounts fire nothing, that every panel of
+//! the Grafana dashboard returns data, and that fixing an account resolves its alert.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Exporter, Moto, http, repo_file, require_program, tempdir};
+
+const JOB: &str = "aws-root-mfa-exporter";
+
+/// A server process that is killed when the test ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> Value {
+    let resp = http(addr, "GET", path, &[], b"");
+    assert_eq!(resp.status, 200, "GET {path}: {}", resp.text());
+    serde_json::from_slice(&resp.body).unwrap()
+}
+
+fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn wait_http(addr: SocketAddr, path: &str) {
+    wait_until(&format!("{addr}{path}"), Duration::from_secs(30), || {
+        std::net::TcpStream::connect(addr).is_ok()
+            && http(addr, "GET", path, &[], b"").status == 200
+    });
+}
+
+fn start_alertmanager(dir: &Path) -> (Daemon, SocketAddr) {
+    let binary = require_program("prometheus-alertmanager", "prometheus-alertmanager");
+    let config = dir.join("alertmanager.yml");
+    // Tight timings so the test sees alerts within seconds; the shipped example route is linted
+    // separately.
+    std::fs::write(
+        &config,
+        "route:\n  receiver: quiet\n  group_by: [alertname, account_id]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: quiet\n",
+    )
+    .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Alertmanager");
+    let daemon = Daemon(child);
+    wait_http(addr, "/-/ready");
+    (daemon, addr)
+}
+
+fn start_prometheus(
+    dir: &Path,
+    exporter: SocketAddr,
+    alertmanager: SocketAddr,
+) -> (Daemon, SocketAddr) {
+    let binary = require_program("prometheus", "prometheus");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/alerts.yml");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{rules}]\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n\
+             scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{exporter}']\n",
+            rules = rules.display()
+        ),
+    )
+    .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("prom-data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Prometheus");
+    let daemon = Daemon(child);
+    wait_http(addr, "/-/ready");
+    (daemon, addr)
+}
+
+/// Firing alerts in Prometheus, as alertname -> account ids.
+fn prometheus_alerts(prometheus: SocketAddr) -> BTreeMap<String, BTreeSet<String>> {
+    let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for a in get_json(prometheus, "/api/v1/alerts")["data"]["alerts"]
+        .as_array()
+        .unwrap()
+    {
+        if a["state"] == "firing" {
+            by_name
+                .entry(a["labels"]["alertname"].as_str().unwrap().into())
+                .or_default()
+                .insert(a["labels"]["account_id"].as_str().unwrap_or("").into());
+        }
+    }
+    by_name
+}
+
+/// Active alerts in Alertmanager, as alertname -> account ids.
+fn alertmanager_alerts(alertmanager: SocketAddr) -> BTreeMap<String, BTreeSet<String>> {
+    let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for a in get_json(
+        alertmanager,
+        "/api/v2/alerts?active=true&silenced=false&inhibited=false",
+    )
+    .as_array()
+    .unwrap()
+    {
+        by_name
+            .entry(a["labels"]["alertname"].as_str().unwrap().into())
+            .or_default()
+            .insert(a["labels"]["account_id"].as_str().unwrap_or("").into());
+    }
+    by_name
+}
+
+fn query(prometheus: SocketAddr, expr: &str) -> Vec<Value> {
+    let path = format!("/api/v1/query?query={}", urlencode(expr));
+    let answer = get_json(prometheus, &path);
+    assert_eq!(answer["status"], "success", "{expr}: {answer}");
+    answer["data"]["result"].as_array().unwrap().clone()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The dashboard's queries with its variables set as Grafana would for "All".
+fn dashboard_queries() -> Vec<(String, String)> {
+    let dashboard: Value =
+        serde_json::from_str(&repo_file("grafana/dashboards/aws-root-mfa.json")).unwrap();
+    dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            let title = p["title"].as_str().unwrap().to_owned();
+            p["targets"].as_array().unwrap().iter().map(move |t| {
+                let expr = t["expr"]
+                    .as_str()
+                    .unwrap()
+                    .replace("$job", JOB)
+                    .replace("$account", ".*")
+                    .replace("$__rate_interval", "1m");
+                (title.clone(), expr)
+            })
+        })
+        .collect()
+}
+
+fn scenario() -> Value {
+    json!({"organization": {"management": {"mfa_enabled": true}, "members": [
+        {"name": "hardware", "mfa_enabled": true, "unassigned": 1},
+        {"name": "virtual", "mfa_enabled": true, "root_virtual": ["phone"]},
+        {"name": "no-mfa", "mfa_enabled": false},
+        {"name": "to-fix", "mfa_enabled": false},
+        {"name": "centralized-root", "mfa_enabled": false, "password": 0},
+        {"name": "root-keys", "mfa_enabled": true, "access_keys": 1},
+        {"name": "denied", "mfa_enabled": true, "assume_role_fault": {"status": 403, "code": "AccessDenied"}},
+    ]}})
+}
+
+#[test]
+fn alerts_fire_for_the_right_accounts_reach_alertmanager_and_resolve_when_fixed() {
+    let moto = Moto::start(&scenario());
+    let org = moto.org();
+    let id = |name: &str| org.id(name).to_owned();
+    let exporter = Exporter::start(
+        &moto.env_for(&org.management),
+        &[
+            "--organization.role-name",
+            "RootMfaReader",
+            "--poll.interval",
+            "2s",
+        ],
+    );
+    exporter.wait_ready();
+    let dir = tempdir("stack");
+    let (_am, alertmanager) = start_alertmanager(&dir);
+    let (_prom, prometheus) = start_prometheus(&dir, exporter.addr, alertmanager);
+
+    let want: BTreeMap<String, BTreeSet<String>> = [
+        ("AwsRootMfaDisabled", vec![id("no-mfa"), id("to-fix")]),
+        ("AwsRootMfaNotHardware", vec![id("virtual")]),
+        ("AwsRootAccessKeysPresent", vec![id("root-keys")]),
+    ]
+    .into_iter()
+    .map(|(name, ids)| (name.to_owned(), ids.into_iter().collect()))
+    .collect();
+    let mut seen = BTreeMap::new();
+    wait_until(
+        "the posture alerts to fire in Prometheus",
+        Duration::from_secs(60),
+        || {
+            seen = prometheus_alerts(prometheus);
+            seen == want
+        },
+    );
+    wait_until(
+        "the alerts to reach Alertmanager",
+        Duration::from_secs(60),
+        || alertmanager_alerts(alertmanager) == want,
+    );
+    let quiet = [
+        org.management.clone(),
+        id("hardware"),
+        id("centralized-root"),
+    ];
+    for alerts in seen.values() {
+        assert!(
+            alerts.iter().all(|a| !quiet.contains(a)),
+            "compliant or not-applicable accounts fire nothing: {seen:?}"
+        );
+    }
+
+    // Every panel of the dashboard has data, and the fleet counts are right.
+    // (Rates need two scrapes in their window, hence the wait.)
+    for (title, expr) in dashboard_queries() {
+        wait_until(
+            &format!("panel {title:?} to return data: {expr}"),
+            Duration::from_secs(30),
+            || !query(prometheus, &expr).is_empty(),
+        );
+    }
+    let count = |expr_title: &str| -> f64 {
+        let (_, expr) = dashboard_queries()
+            .into_iter()
+            .find(|(t, _)| t == expr_title)
+            .unwrap();
+        query(prometheus, &expr)[0]["value"][1]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        count("Hardware MFA"),
+        3.0,
+        "management, hardware, root-keys"
+    );
+    assert_eq!(count("Virtual MFA"), 1.0);
+    assert_eq!(count("No MFA"), 2.0);
+    assert_eq!(count("Not applicable"), 1.0);
+    assert_eq!(count("Checks failing"), 1.0, "the denied account");
+    assert_eq!(
+        count("Compliant"),
+        50.0,
+        "3 of the 6 accounts with root credentials"
+    );
+
+    // Fix one account in the stand-in: its alert resolves after the next poll.
+    moto.apply(&json!([{"id": id("to-fix"), "mfa_enabled": true}]));
+    wait_until(
+        "the fixed account's alert to resolve",
+        Duration::from_secs(60),
+        || {
+            let p = prometheus_alerts(prometheus);
+            p.get("AwsRootMfaDisabled") == Some(&[id("no-mfa")].into_iter().collect())
+        },
+    );
+    wait_until(
+        "Alertmanager to see it resolved",
+        Duration::from_secs(60),
+        || {
+            alertmanager_alerts(alertmanager).get("AwsRootMfaDisabled")
+                == Some(&[id("no-mfa")].into_iter().collect())
+        },
+    );
+}
