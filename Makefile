@@ -5,11 +5,16 @@ PYTHON   ?= python3
 VENV     ?= .venv
 # The AWS CLI lives apart: it pins a botocore that moto's boto3 may not accept.
 VENV_CLI ?= .venv-cli
+# Linters of the deployment artifacts, apart for the same reason.
+VENV_LINT ?= .venv-lint
+K8S_CORE := $(filter-out %kustomization.yaml %servicemonitor.yaml %prometheusrule.yaml,$(wildcard deploy/kubernetes/*/*.yaml))
+# Grafana's dashboard schema is not part of this repository; CI passes it in.
+DASHBOARD_SCHEMA ?=
 # Debian packages the tests use: Prometheus (and promtool) and Alertmanager; wrk drives the benchmark.
 DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager
 DEB_BENCH_PACKAGES := prometheus wrk
 
-.PHONY: help run build test deps venv lint bench clean
+.PHONY: help run build test deps venv lint lint-deploy bench demo clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -53,6 +58,23 @@ $(VENV_CLI)/.installed: bench/requirements.txt
 	$(VENV_CLI)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
+demo: deps build ## Start the whole stack on loopback (moto, exporter, Prometheus, Alertmanager); Ctrl-C stops it.
+	$(VENV)/bin/python scripts/demo.py --exporter target/release/aws-root-mfa-exporter
+
+lint-deploy: $(VENV_LINT)/.installed ## Lint the Dockerfile, Kubernetes manifests, CloudFormation and dashboards.
+	$(VENV_LINT)/bin/hadolint deploy/Dockerfile
+	$(VENV_LINT)/bin/cfn-lint deploy/iam/stackset-role.yaml
+	$(VENV_LINT)/bin/kubernetes-validate --strict --quiet -k 1.30.0 $(K8S_CORE)
+	$(VENV_LINT)/bin/checkov -d deploy --compact --quiet --skip-download
+	@if [ -n "$(DASHBOARD_SCHEMA)" ]; then \
+	  $(VENV_LINT)/bin/python scripts/validate_dashboards.py $(DASHBOARD_SCHEMA) grafana/dashboards/*.json; \
+	else echo "DASHBOARD_SCHEMA not set: dashboards not validated against Grafana's schema"; fi
+
+$(VENV_LINT)/.installed: deploy/requirements-lint.txt
+	$(PYTHON) -m venv $(VENV_LINT)
+	$(VENV_LINT)/bin/pip install --quiet --disable-pip-version-check -r deploy/requirements-lint.txt
+	touch $@
+
 clean: ## Remove build output and the virtualenv.
 	$(CARGO) clean
-	rm -rf $(VENV) $(VENV_CLI)
+	rm -rf $(VENV) $(VENV_CLI) $(VENV_LINT)

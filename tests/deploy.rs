@@ -97,3 +97,48 @@ fn the_prometheus_rule_carries_the_same_alerts() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_demo_starts_the_stack_and_stops_it_cleanly() {
+    let out = Command::new(python())
+        .args([
+            "scripts/demo.py",
+            "--exporter",
+            support::EXPORTER,
+            "--duration",
+            "3",
+            "--ephemeral-ports",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = |name: &str| -> String {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name) && l.contains("http://"))
+            .unwrap_or_else(|| panic!("{name}: {stdout}"));
+        line.split_whitespace().nth(1).unwrap().to_owned()
+    };
+    let exporter = url("Exporter");
+    assert!(exporter.starts_with("http://127.0.0.1:"), "{stdout}");
+    assert!(
+        url("Prometheus").ends_with("/alerts")
+            && url("Alertmanager").starts_with("http://127.0.0.1:")
+    );
+    assert!(stdout.trim_end().ends_with("Stopped."), "{stdout}");
+    let addr: std::net::SocketAddr = exporter
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the exporter was stopped"
+    );
+}
