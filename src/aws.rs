@@ -13,7 +13,8 @@ use aws_sdk_iam::types::SummaryKeyType;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextRef, Error as ErasedError, FinalizerInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    Error as ErasedError, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -243,11 +244,12 @@ where
         SdkError::DispatchFailure(e) => match e.as_connector_error() {
             Some(c) if c.is_timeout() => "timeout",
             Some(c) if c.is_io() => "connection",
-            _ if chain_has_credentials_error(&err) => "credentials",
+            _ if chain_has::<CredentialsError>(&err) => "credentials",
             _ => "dispatch",
         },
         SdkError::ResponseError(_) => "response",
-        _ if chain_has_credentials_error(&err) => "credentials",
+        _ if chain_has::<TruncatedAnswer>(&err) => "response",
+        _ if chain_has::<CredentialsError>(&err) => "credentials",
         _ => "other",
     };
     let message = match &err {
@@ -291,10 +293,10 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
     line
 }
 
-fn chain_has_credentials_error(err: &(dyn StdError + 'static)) -> bool {
+fn chain_has<E: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
     let mut next = Some(err);
     while let Some(e) = next {
-        if e.downcast_ref::<CredentialsError>().is_some() {
+        if e.downcast_ref::<E>().is_some() {
             return true;
         }
         next = e.source();
@@ -339,6 +341,35 @@ impl Intercept for ApiCallInterceptor {
         Ok(())
     }
 
+    /// Rejects a successful XML answer that does not end with its root element's closing tag.
+    /// The SDK's XML reader accepts a body cut short, and a `ListVirtualMFADevices` page cut
+    /// before root's device and before `IsTruncated` reads as "no virtual device, last page":
+    /// a posture that was never observed.
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        let xml = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t.contains("xml"));
+        if !response.status().is_success() || !xml {
+            return Ok(());
+        }
+        let Some(body) = response.body().bytes() else {
+            return Ok(());
+        };
+        let (_, operation) = service_and_operation(cfg);
+        if complete_xml_answer(body, &operation) {
+            Ok(())
+        } else {
+            Err(Box::new(TruncatedAnswer { operation }))
+        }
+    }
+
     fn read_after_attempt(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
@@ -367,6 +398,19 @@ fn service_error_code(code: Option<&str>, status: u16) -> &'static str {
     }
 }
 
+/// A successful answer whose body was cut short.
+#[derive(Debug, thiserror::Error)]
+#[error("the {operation} answer is incomplete (the body ends before its closing tag)")]
+pub struct TruncatedAnswer {
+    operation: String,
+}
+
+/// Whether a query-protocol answer ends with `</{operation}Response>`, as every complete one does.
+pub fn complete_xml_answer(body: &[u8], operation: &str) -> bool {
+    let closing = format!("</{operation}Response>");
+    body.trim_ascii_end().ends_with(closing.as_bytes())
+}
+
 fn attempt_error_code(
     err: &OrchestratorError<ErasedError>,
     response: Option<&HttpResponse>,
@@ -383,14 +427,14 @@ fn attempt_error_code(
             "dispatch"
         };
     }
-    if err.is_response_error() {
+    if err.is_response_error() || chain_has::<TruncatedAnswer>(err) {
         return "response";
     }
     if let Some(op) = err.as_operation_error() {
         let status = response.map_or(0, |r| r.status().as_u16());
         return service_error_code(operation_error_code(op), status);
     }
-    if chain_has_credentials_error(err) {
+    if chain_has::<CredentialsError>(err) {
         return "credentials";
     }
     "other"
@@ -414,4 +458,31 @@ fn operation_error_code(err: &ErasedError) -> Option<&str> {
         aws_sdk_organizations::operation::list_accounts::ListAccountsError,
     );
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_complete_xml_answers_pass() {
+        let page = "<ListVirtualMFADevicesResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+            <ListVirtualMFADevicesResult><IsTruncated>false</IsTruncated></ListVirtualMFADevicesResult>\
+            </ListVirtualMFADevicesResponse>";
+        let cases = [
+            (page.to_owned(), true),
+            (format!("{page}\n  "), true),
+            (page[..page.len() / 2].to_owned(), false),
+            (page[..page.len() - 1].to_owned(), false),
+            (String::new(), false),
+            ("</GetAccountSummaryResponse>".to_owned(), false),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                complete_xml_answer(body.as_bytes(), "ListVirtualMFADevices"),
+                want,
+                "{body:?}"
+            );
+        }
+    }
 }

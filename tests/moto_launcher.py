@@ -27,7 +27,10 @@ An account spec (every key but "id" optional):
   password           0|1|null: AccountPasswordPresent (null: left out, as older IAM does)
   omit               list of SummaryMap keys to leave out of GetAccountSummary
   fault              {"operation": "GetAccountSummary", "status": 403, "code": "AccessDenied"}
-                     makes every call of that operation by that account fail
+                     makes every call of that operation by that account fail. "operation": "*"
+                     matches every call; "rate": 0.6 fails only that share of calls, at random;
+                     "delay": 3 answers 3 seconds late (then fails, or answers normally when no
+                     "code" is given); "truncate": true answers moto's reply cut in half
   assume_role_fault  {"status": 403, "code": "AccessDenied"}: every sts:AssumeRole into a role
                      of this account fails
 
@@ -46,9 +49,11 @@ import datetime
 import io
 import json
 import os
+import random
 import signal
 import sys
 import threading
+import time
 import types
 import urllib.parse
 
@@ -251,7 +256,13 @@ class Fixtures:
             return [body]
         self._count(environ)
         fault = self._fault_for(environ)
-        if fault:
+        if fault and random.random() >= float(fault.get("rate", 1)):
+            fault = None
+        if fault and fault.get("delay"):
+            time.sleep(float(fault["delay"]))
+        if fault and fault.get("truncate"):
+            return self._truncated(environ, start_response)
+        if fault and "code" in fault:
             body = (
                 '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
                 f'<Code>{fault["code"]}</Code><Message>injected by the test launcher</Message></Error>'
@@ -261,6 +272,19 @@ class Fixtures:
             start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
             return [body]
         return self.app(environ, start_response)
+
+    def _truncated(self, environ, start_response):
+        """moto's answer, cut in half: a malformed body with an honest Content-Length."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+
+        body = b"".join(self.app(environ, capture))
+        body = body[: len(body) // 2]
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
+        return [body]
 
     def _count(self, environ):
         target = environ.get("HTTP_X_AMZ_TARGET")  # JSON protocols (Organizations)
@@ -303,7 +327,7 @@ class Fixtures:
             fault = FAULTS.get(account_id)
         if not fault:
             return None
-        return fault if action == fault.get("operation") else None
+        return fault if fault.get("operation") in (action, "*") else None
 
 
 def main():

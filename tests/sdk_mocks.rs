@@ -163,6 +163,30 @@ async fn root_device_on_the_last_page_is_found_and_every_page_is_fetched() {
 }
 
 #[tokio::test]
+async fn a_page_cut_short_is_an_error_not_an_empty_list() {
+    let m = metrics();
+    // Cut before root's device and before IsTruncated: read naively, "no virtual device".
+    let full = page(&[("alice", "alice"), ("phone", "root")], None);
+    let cut = full[..full.find("phone").unwrap()].to_owned();
+    let p1 = mock!(aws_sdk_iam::Client::list_virtual_mfa_devices).then_http_response(move || {
+        let mut resp = xml(200, cut.clone());
+        resp.headers_mut().insert("content-type", "text/xml");
+        resp
+    });
+    let (c, s) = (caller(), summary(1));
+    let err = clients(&m, &[&c], &[&s, &p1])
+        .check(None)
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(err.code(), "response", "{err}");
+    assert_eq!(
+        m.api.errors_for("iam", "ListVirtualMFADevices", "response"),
+        1
+    );
+}
+
+#[tokio::test]
 async fn decoy_user_device_is_not_root_and_hardware_is_reported() {
     let m = metrics();
     let p1 = list_page(
