@@ -375,6 +375,31 @@ fn http_endpoints_behave() {
     assert_eq!(get("/metrics", &[]).status, 404, "the telemetry path moved");
     assert_eq!(get("/healthz", &[]).status, 200);
     assert_eq!(get("/readyz", &[]).status, 200);
+    // Bounded requests: a flood of headers is refused before it reaches a handler.
+    let flood: Vec<(String, String)> = (0..100)
+        .map(|i| (format!("x-flood-{i}"), "y".repeat(10)))
+        .collect();
+    let flood: Vec<(&str, &str)> = flood
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        http(exporter.addr, "GET", "/probe/metrics", &flood, b"").status,
+        431
+    );
+    let huge = "z".repeat(64 * 1024);
+    assert_eq!(
+        http(
+            exporter.addr,
+            "GET",
+            "/probe/metrics",
+            &[("x-huge", huge.as_str())],
+            b""
+        )
+        .status,
+        431
+    );
+
     let post = http(exporter.addr, "POST", "/probe/metrics", &[], b"x=1");
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow"), Some("GET, HEAD"));
