@@ -265,8 +265,39 @@ where
         service,
         operation,
         code,
-        message,
+        message: redact_access_key_ids(&message),
     }
+}
+
+/// Masks access key ids (`AKIA…`, `ASIA…`): AWS quotes them in some error messages (a
+/// `SignatureDoesNotMatch` carries the string to sign), and half a credential has no place in
+/// a log line.
+pub fn redact_access_key_ids(text: &str) -> String {
+    const ID_LEN: usize = 20;
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let candidate = &bytes[i..bytes.len().min(i + ID_LEN)];
+        let is_key = candidate.len() == ID_LEN
+            && (candidate.starts_with(b"AKIA") || candidate.starts_with(b"ASIA"))
+            && candidate[4..]
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && bytes
+                .get(i + ID_LEN)
+                .is_none_or(|b| !b.is_ascii_alphanumeric());
+        if is_key {
+            out.push_str(&text[i..i + 4]);
+            out.push_str("****************");
+            i += ID_LEN;
+        } else {
+            let ch = text[i..].chars().next().expect("in bounds");
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
 }
 
 /// The error and its sources on one line, joined by `: `, each said once. (The SDK's
@@ -463,6 +494,31 @@ fn operation_error_code(err: &ErasedError) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_key_ids_are_masked() {
+        let cases = [
+            (
+                "Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/iam",
+                "Credential=AKIA****************/20260101/us-east-1/iam",
+            ),
+            ("key ASIAABCDEFGHIJKLMNOP.", "key ASIA****************."),
+            ("AKIASHORT", "AKIASHORT"),
+            (
+                "AKIAIOSFODNN7EXAMPLEX is longer",
+                "AKIAIOSFODNN7EXAMPLEX is longer",
+            ),
+            (
+                "arn:aws:iam::123456789012:role/AKIA",
+                "arn:aws:iam::123456789012:role/AKIA",
+            ),
+            ("é AKIAIOSFODNN7EXAMPLE", "é AKIA****************"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_access_key_ids(input), want, "{input}");
+        }
+    }
 
     #[test]
     fn only_complete_xml_answers_pass() {
