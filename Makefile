@@ -10,8 +10,8 @@ VENV_LINT ?= .venv-lint
 K8S_CORE := $(filter-out %kustomization.yaml %servicemonitor.yaml %prometheusrule.yaml,$(wildcard deploy/kubernetes/*/*.yaml))
 # Grafana's dashboard schema is not part of this repository; CI passes it in.
 DASHBOARD_SCHEMA ?=
-# Debian packages the tests use: Prometheus (and promtool) and Alertmanager; wrk drives the benchmark.
-DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager
+# Debian packages the tests use: Prometheus (and promtool), Alertmanager, systemd-analyze; wrk drives the benchmark.
+DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager systemd
 DEB_BENCH_PACKAGES := prometheus wrk
 
 .PHONY: help run build test deps venv lint lint-deploy bench demo clean
@@ -29,7 +29,7 @@ test: deps ## Run every test: unit, SDK-level and end to end against moto, with 
 	AWS_ROOT_MFA_EXPORTER_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --release --locked
 
 deps: venv ## Install what the tests need: moto into .venv, promtool from Debian.
-	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_TEST_PACKAGES)"
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_TEST_PACKAGES)"
 
 venv: $(VENV)/.installed
 
