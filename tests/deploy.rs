@@ -8,36 +8,17 @@ mod support;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{python, repo_file, require_program, tempdir};
-
-fn run(program: std::path::PathBuf, args: &[&str]) -> String {
-    let out = Command::new(&program)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{} {args:?}: {said}",
-        program.display()
-    );
-    said
-}
+use support::{python, repo_file, require_program, run_in_repo, tempdir};
 
 #[test]
 fn example_prometheus_and_alertmanager_configurations_are_valid() {
-    let said = run(
-        require_program("promtool", "prometheus"),
+    let said = run_in_repo(
+        &require_program("promtool", "prometheus"),
         &["check", "config", "deploy/prometheus/prometheus.yml"],
     );
     assert!(said.contains("SUCCESS: 8 rules found"), "{said}");
-    let said = run(
-        require_program("amtool", "prometheus-alertmanager"),
+    let said = run_in_repo(
+        &require_program("amtool", "prometheus-alertmanager"),
         &["check-config", "deploy/alertmanager/alertmanager.yml"],
     );
     assert!(said.contains("SUCCESS"), "{said}");

@@ -4,23 +4,10 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
-
-use support::{repo_file, require_program};
+use support::{repo_file, require_program, run_in_repo};
 
 fn promtool(args: &[&str]) -> String {
-    let out = Command::new(require_program("promtool", "prometheus"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool {args:?}: {said}");
-    said
+    run_in_repo(&require_program("promtool", "prometheus"), args)
 }
 
 /// The alert names of alerts.yml, read as text: every rule starts with `- alert: NAME`.

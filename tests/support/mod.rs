@@ -545,6 +545,27 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
     labels
 }
 
+/// Runs a program in the repository root, fails the test unless it succeeds, and returns what it
+/// printed (standard output, then standard error).
+pub fn run_in_repo(program: &Path, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{} {args:?}: {said}",
+        program.display()
+    );
+    said
+}
+
 /// Lints an exposition with `promtool check metrics`, failing on any problem or warning.
 pub fn promtool_check_metrics(text: &str) {
     let promtool = require_program("promtool", "prometheus");
