@@ -10,9 +10,10 @@ VENV_LINT ?= .venv-lint
 K8S_CORE := $(filter-out %kustomization.yaml %servicemonitor.yaml %prometheusrule.yaml,$(wildcard deploy/kubernetes/*/*.yaml))
 # Grafana's dashboard schema is not part of this repository; CI passes it in.
 DASHBOARD_SCHEMA ?=
-# Debian packages the tests use: Prometheus (and promtool), Alertmanager, systemd-analyze; wrk drives the benchmark.
+# Debian packages the tests use: Prometheus (and promtool), Alertmanager, systemd-analyze;
+# the benchmarks use wrk and nginx.
 DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager systemd
-DEB_BENCH_PACKAGES := prometheus wrk
+DEB_BENCH_PACKAGES := prometheus wrk nginx-light
 
 .PHONY: help run build test deps venv lint lint-deploy bench demo clean
 
@@ -49,9 +50,10 @@ lint: ## Formatting and clippy, as CI runs them.
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 bench: venv build $(VENV_CLI)/.installed ## Run the benchmarks behind docs/performance.md and docs/scaling.md.
-	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_BENCH_PACKAGES)"
+	@command -v wrk >/dev/null 2>&1 && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_BENCH_PACKAGES)"
 	$(VENV)/bin/python bench/bench.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/organization.py --exporter target/release/aws-root-mfa-exporter --aws $(VENV_CLI)/bin/aws
+	$(VENV)/bin/python bench/load.py --exporter target/release/aws-root-mfa-exporter
 
 $(VENV_CLI)/.installed: bench/requirements.txt
 	$(PYTHON) -m venv $(VENV_CLI)
