@@ -2,7 +2,7 @@
 //! a time, builds a complete snapshot, encodes it once and publishes it; the HTTP side never
 //! calls AWS.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -63,8 +63,8 @@ impl Poller {
         self.fleet.refresh_if_due().await;
         let targets = self.fleet.targets();
         // Accounts that left the Organization or this shard disappear with their series.
-        self.state
-            .retain(|key, _| targets.iter().any(|t| &t.key == key));
+        let keys: BTreeSet<&str> = targets.iter().map(|t| t.key.as_str()).collect();
+        self.state.retain(|key, _| keys.contains(key.as_str()));
 
         let gap = spread
             .checked_div(targets.len().max(1) as u32)

@@ -113,11 +113,6 @@ impl RoleCredentials {
         }
     }
 
-    /// The role these credentials are for.
-    pub fn role(&self) -> &RoleArn {
-        &self.role
-    }
-
     /// Cached credentials, renewed through `sts:AssumeRole` when missing or about to expire.
     /// Concurrent callers wait for one renewal instead of each making their own.
     pub async fn credentials(&self) -> Result<Credentials, Error> {

@@ -69,16 +69,28 @@ fn start_alertmanager(dir: &Path) -> (Daemon, SocketAddr) {
         "route:\n  receiver: quiet\n  group_by: [alertname, account_id]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: quiet\n",
     )
     .unwrap();
+    start_daemon(&binary, |addr| {
+        vec![
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", dir.join("am-data").display()),
+            format!("--web.listen-address={addr}"),
+            "--cluster.listen-address=".into(),
+        ]
+    })
+}
+
+/// Starts a Prometheus-style server on a free loopback port and waits for `/-/ready`.
+fn start_daemon(
+    binary: &Path,
+    args: impl FnOnce(SocketAddr) -> Vec<String>,
+) -> (Daemon, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Command::new(binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("am-data").display()))
-        .arg(format!("--web.listen-address={addr}"))
-        .arg("--cluster.listen-address=")
+        .args(args(addr))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start Alertmanager");
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
     let daemon = Daemon(child);
     wait_http(addr, "/-/ready");
     (daemon, addr)
@@ -102,21 +114,13 @@ fn start_prometheus(
         ),
     )
     .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let child = Command::new(binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("prom-data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Prometheus");
-    let daemon = Daemon(child);
-    wait_http(addr, "/-/ready");
-    (daemon, addr)
+    start_daemon(&binary, |addr| {
+        vec![
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address={addr}"),
+        ]
+    })
 }
 
 /// Firing alerts in Prometheus, as alertname -> account ids.

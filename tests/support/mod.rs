@@ -150,33 +150,18 @@ impl Moto {
 
     /// Changes the Organization while moto runs: `{"remove": [id], "status": {id: STATUS}}`.
     pub fn change_organization(&self, change: &Value) {
-        let addr: SocketAddr = self.endpoint.trim_start_matches("http://").parse().unwrap();
-        let resp = http(
-            addr,
-            "POST",
-            "/_fixture/organization",
-            &[],
-            change.to_string().as_bytes(),
-        );
-        assert_eq!(
-            resp.status,
-            204,
-            "organization change failed: {}",
-            resp.text()
-        );
+        self.post_fixture("/_fixture/organization", change, 204);
     }
 
     /// (Re)applies account specs while moto runs, e.g. to inject or lift a fault.
     pub fn apply(&self, specs: &Value) {
+        self.post_fixture("/_fixture/accounts", specs, 200);
+    }
+
+    fn post_fixture(&self, path: &str, body: &Value, want: u16) {
         let addr: SocketAddr = self.endpoint.trim_start_matches("http://").parse().unwrap();
-        let resp = http(
-            addr,
-            "POST",
-            "/_fixture/accounts",
-            &[],
-            specs.to_string().as_bytes(),
-        );
-        assert_eq!(resp.status, 200, "fixture update failed: {}", resp.text());
+        let resp = http(addr, "POST", path, &[], body.to_string().as_bytes());
+        assert_eq!(resp.status, want, "POST {path} failed: {}", resp.text());
     }
 
     /// The environment for an exporter whose ambient credentials belong to `account`.
@@ -604,9 +589,4 @@ pub fn shared_moto(scenario: fn() -> Value) -> &'static Moto {
 /// Reads a file relative to the repository root.
 pub fn repo_file(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Whether `path` exists relative to the repository root.
-pub fn repo_has(path: &str) -> bool {
-    Path::new(&root().join(path)).exists()
 }
