@@ -1,5 +1,6 @@
 //! Wiring: loads the AWS configuration, builds the targets, and runs the server or `check`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::meta::region::RegionProviderChain;
@@ -19,6 +20,7 @@ use crate::http::{self, Web};
 use crate::metrics::ExporterMetrics;
 use crate::poller::Poller;
 use crate::report;
+use crate::webguard::{GuardMetrics, WebGuard};
 
 /// IAM and STS are global in the commercial partition; a region is still needed to sign, so
 /// without one configured the exporter signs for us-east-1. China and GovCloud users must set
@@ -80,6 +82,15 @@ pub async fn check(cli: &Cli, output: Output) -> Result<u8, Error> {
     Ok(report::Totals::of(&snapshot.accounts).exit_code())
 }
 
+/// Loads `--web.config.file`, if given; a bad file stops the exporter before it serves.
+pub fn web_guard(cli: &Cli, metrics: &ExporterMetrics) -> Result<Option<Arc<WebGuard>>, Error> {
+    let Some(path) = &cli.web.config_file else {
+        return Ok(None);
+    };
+    let guard = WebGuard::load(path, GuardMetrics::register(metrics.per_scrape()))?;
+    Ok(Some(Arc::new(guard)))
+}
+
 /// Binds the listener; a bad or busy address is reported before anything else starts.
 pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
     let addr = cli.web.listen_address;
@@ -91,18 +102,24 @@ pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
 /// Serves metrics until SIGINT or SIGTERM.
 pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
     let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
+    let guard = web_guard(cli, &metrics)?;
     let fleet = fleet(cli, &metrics).await?;
     let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());
+    let tls = guard
+        .as_ref()
+        .is_some_and(|g| g.current(true).tls.is_some());
     let web = Web {
         snapshots,
         metrics,
         telemetry_path: cli.web.telemetry_path.clone(),
         poll_interval: cli.poll.interval,
+        guard,
     };
     info!(
         version = crate::VERSION,
         revision = crate::REVISION,
         address = %listener.local_addr()?,
+        tls,
         poll_interval = %humantime::format_duration(cli.poll.interval),
         "serving"
     );

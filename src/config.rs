@@ -202,6 +202,15 @@ pub struct WebFlags {
         value_name = "PATH"
     )]
     pub telemetry_path: String,
+
+    /// Path to a web configuration file (exporter-toolkit format) for TLS, basic
+    /// authentication and response headers; changes take effect without a restart.
+    #[arg(
+        long = "web.config.file",
+        env = "AWS_ROOT_MFA_EXPORTER_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// Polling flags.

@@ -28,6 +28,14 @@ pub enum Error {
     /// The configuration is unusable (for example an unreadable role ARN file).
     #[error("{0}")]
     Config(String),
+    /// The web configuration file is unreadable or invalid.
+    #[error("web config {}: {reason}", path.display())]
+    WebConfig {
+        /// The file given with `--web.config.file`.
+        path: std::path::PathBuf,
+        /// The offending key and what is wrong with it, in one line.
+        reason: String,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -50,7 +58,9 @@ impl Error {
         match self {
             Error::Aws { code, .. } => code,
             Error::Incomplete { .. } => "incomplete_response",
-            Error::Config(_) | Error::Bind { .. } | Error::Http(_) => "internal",
+            Error::Config(_) | Error::WebConfig { .. } | Error::Bind { .. } | Error::Http(_) => {
+                "internal"
+            }
             Error::Panic(_) => "panic",
         }
     }

@@ -17,10 +17,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
+use crate::auth;
 use crate::metrics::{CONTENT_TYPE, ExporterMetrics};
 use crate::snapshot::Snapshot;
+use crate::webguard::{Active, WebGuard};
 
 /// A slow client gets this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,11 +45,14 @@ pub struct Web {
     pub telemetry_path: String,
     /// The poll interval, shown on the landing page.
     pub poll_interval: Duration,
+    /// TLS, authentication and headers from `--web.config.file`, when given.
+    pub guard: Option<Arc<WebGuard>>,
 }
 
 type Body = Full<Bytes>;
 
-/// Serves HTTP on `listener` until `shutdown` completes, then lets open requests finish.
+/// Serves HTTP (or HTTPS, as the web configuration says) on `listener` until `shutdown`
+/// completes, then lets open requests finish.
 pub async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output = ()>) {
     let web = Arc::new(web);
     let graceful = GracefulShutdown::new();
@@ -70,13 +76,45 @@ pub async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output
             },
         };
         let web = web.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let web = web.clone();
-            async move { Ok::<_, Infallible>(handle(&web, &req)) }
-        });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let http = http.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
+            let service = {
+                let web = web.clone();
+                hyper::service::service_fn(move |req| {
+                    let web = web.clone();
+                    async move { Ok::<_, Infallible>(respond(&web, req).await) }
+                })
+            };
+            // The TLS decision is taken per connection, so that turning TLS on or off in the
+            // web configuration, or renewing the certificate, needs no restart.
+            let tls = web.guard.as_ref().and_then(|g| g.current(true).tls.clone());
+            let result = match tls {
+                None => {
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+                Some(tls) => {
+                    let handshake = TlsAcceptor::from(tls).accept(stream);
+                    let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+                        Ok(Ok(stream)) => stream,
+                        outcome => {
+                            if let Some(guard) = &web.guard {
+                                guard.reject("tls_handshake");
+                            }
+                            let reason = match outcome {
+                                Ok(Err(err)) => err.to_string(),
+                                _ => "timed out".to_owned(),
+                            };
+                            debug!(%peer, error = %reason, "TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(err) = result {
                 debug!(%peer, error = %err, "connection ended with an error");
             }
         });
@@ -89,6 +127,47 @@ pub async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output
     {
         info!("open connections did not finish in time");
     }
+}
+
+/// Applies the web configuration (rate limit, basic authentication, extra headers), then
+/// routes the request.
+async fn respond(web: &Web, req: Request<Incoming>) -> Response<Body> {
+    let Some(guard) = &web.guard else {
+        return handle(web, &req);
+    };
+    let active = guard.current(false);
+    let mut resp = if !active.admit() {
+        guard.reject("rate_limited");
+        text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n")
+    } else if !active.config.users.is_empty() && !authorized(guard, &active, &req).await {
+        guard.reject("unauthorized");
+        let mut resp = text(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"aws-root-mfa-exporter\", charset=\"UTF-8\""),
+        );
+        resp
+    } else {
+        handle(web, &req)
+    };
+    for (name, value) in &active.config.headers {
+        resp.headers_mut().insert(name.clone(), value.clone());
+    }
+    resp
+}
+
+async fn authorized(guard: &WebGuard, active: &Active, req: &Request<Incoming>) -> bool {
+    let Some(credentials) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| auth::parse_basic(v.as_bytes()))
+    else {
+        return false;
+    };
+    guard
+        .auth
+        .check(&active.config.users, &active.fake_hash, credentials)
+        .await
 }
 
 /// Routes one request.
@@ -249,6 +328,7 @@ mod tests {
             metrics: ExporterMetrics::new("test", "abc"),
             telemetry_path: "/metrics".into(),
             poll_interval: Duration::from_secs(300),
+            guard: None,
         }
     }
 

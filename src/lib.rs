@@ -8,12 +8,15 @@
 //! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
 //! - [`metrics`]: metric names and the exposition, encoded once per poll.
 //! - [`http`]: `/metrics`, the landing page and the health endpoints.
+//! - [`webconfig`], [`webguard`], [`tls`], [`auth`]: `--web.config.file` (TLS, basic
+//!   authentication, headers, rate limit), reloaded when it changes.
 //! - [`report`]: the table and JSON output of `check`, and its exit codes.
 //! - [`config`], [`logging`], [`app`]: flags, logs, and the wiring of it all.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod error;
@@ -26,6 +29,9 @@ pub mod posture;
 pub mod report;
 pub mod role;
 pub mod snapshot;
+pub mod tls;
+pub mod webconfig;
+pub mod webguard;
 
 pub use error::Error;
 

@@ -170,7 +170,13 @@ impl ExporterMetrics {
         encode(&families)
     }
 
-    /// Encodes the `process_*` metrics, which are read fresh for every scrape.
+    /// The registry read afresh for every scrape, for metrics that change between polls.
+    pub fn per_scrape(&self) -> &Registry {
+        &self.process
+    }
+
+    /// Encodes the `process_*` metrics, and the others of [`Self::per_scrape`], which are read
+    /// fresh for every scrape.
     pub fn encode_process(&self) -> Bytes {
         encode(&self.process.gather())
     }

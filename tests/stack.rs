@@ -7,57 +7,16 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Exporter, Moto, http, repo_file, require_program, tempdir};
+use support::{
+    Daemon, Exporter, Moto, get_json, repo_file, require_program, start_daemon, tempdir, wait_until,
+};
 
 const JOB: &str = "aws-root-mfa-exporter";
-
-/// A server process that is killed when the test ends.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get_json(addr: SocketAddr, path: &str) -> Value {
-    let resp = http(addr, "GET", path, &[], b"");
-    assert_eq!(resp.status, 200, "GET {path}: {}", resp.text());
-    serde_json::from_slice(&resp.body).unwrap()
-}
-
-fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn wait_http(addr: SocketAddr, path: &str) {
-    wait_until(&format!("{addr}{path}"), Duration::from_secs(30), || {
-        std::net::TcpStream::connect(addr).is_ok()
-            && http(addr, "GET", path, &[], b"").status == 200
-    });
-}
 
 fn start_alertmanager(dir: &Path) -> (Daemon, SocketAddr) {
     let binary = require_program("prometheus-alertmanager", "prometheus-alertmanager");
@@ -77,23 +36,6 @@ fn start_alertmanager(dir: &Path) -> (Daemon, SocketAddr) {
             "--cluster.listen-address=".into(),
         ]
     })
-}
-
-/// Starts a Prometheus-style server on a free loopback port and waits for `/-/ready`.
-fn start_daemon(
-    binary: &Path,
-    args: impl FnOnce(SocketAddr) -> Vec<String>,
-) -> (Daemon, SocketAddr) {
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let child = Command::new(binary)
-        .args(args(addr))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-    let daemon = Daemon(child);
-    wait_http(addr, "/-/ready");
-    (daemon, addr)
 }
 
 fn start_prometheus(

@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod tls_client;
 
 /// The exporter binary that Cargo built for these tests.
 pub const EXPORTER: &str = env!("CARGO_BIN_EXE_aws-root-mfa-exporter");
@@ -375,32 +377,48 @@ pub fn http(
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    exchange(&mut stream, &addr.to_string(), method, path, headers, body)
+        .unwrap_or_else(|err| panic!("{method} {path}: {err}"))
+}
+
+/// Sends one request on `stream` and reads the response to the end of the connection.
+pub fn exchange(
+    stream: &mut (impl Read + Write),
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    stream.write_all(req.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    if let Err(err) = stream.read_to_end(&mut raw) {
+        // rustls reports a peer that closes without close_notify as an error, after the data.
+        if raw.is_empty() || err.kind() != std::io::ErrorKind::UnexpectedEof {
+            return Err(err);
+        }
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response");
+        .ok_or_else(|| std::io::Error::other("no complete response"))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {head:?}")))?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -416,7 +434,7 @@ pub fn http(
     {
         response.body = dechunk(&response.body);
     }
-    response
+    Ok(response)
 }
 
 /// Decodes a chunked body (Prometheus and Alertmanager send their API answers so).
@@ -584,6 +602,70 @@ pub fn promtool_check_metrics(text: &str) {
 pub fn shared_moto(scenario: fn() -> Value) -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| Moto::start(&scenario()))
+}
+
+/// A server process that is killed when the test ends.
+pub struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn get_json(addr: SocketAddr, path: &str) -> Value {
+    let resp = http(addr, "GET", path, &[], b"");
+    assert_eq!(resp.status, 200, "GET {path}: {}", resp.text());
+    serde_json::from_slice(&resp.body).unwrap()
+}
+
+pub fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub fn wait_http(addr: SocketAddr, path: &str) {
+    wait_until(&format!("{addr}{path}"), Duration::from_secs(30), || {
+        std::net::TcpStream::connect(addr).is_ok()
+            && http(addr, "GET", path, &[], b"").status == 200
+    });
+}
+
+/// Starts a Prometheus-style server on a free loopback port and waits for `/-/ready`.
+pub fn start_daemon(
+    binary: &Path,
+    args: impl FnOnce(SocketAddr) -> Vec<String>,
+) -> (Daemon, SocketAddr) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(binary)
+        .args(args(addr))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+    let daemon = Daemon(child);
+    wait_http(addr, "/-/ready");
+    (daemon, addr)
+}
+
+/// The directory of the web configuration fixtures and test certificates.
+pub fn web_fixtures() -> PathBuf {
+    root().join("tests/fixtures/web")
 }
 
 /// Reads a file relative to the repository root.

@@ -1,0 +1,439 @@
+//! `--web.config.file` end to end: the exporter binary serving HTTPS with basic
+//! authentication, mutual TLS, reloads without a restart, certificate renewal, and a real
+//! Prometheus scraping it the way a user configures it.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use support::tls_client::{Client, fixture_certificate};
+use support::{
+    Exporter, Exposition, Moto, exchange, get_json, require_program, shared_moto, start_daemon,
+    tempdir, wait_until, web_fixtures,
+};
+
+const COMPLIANT: &str = "200000000001";
+
+fn scenario() -> Value {
+    json!({"accounts": [{"id": COMPLIANT, "mfa_enabled": true}]})
+}
+
+fn moto() -> &'static Moto {
+    shared_moto(scenario)
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+const PROMETHEUS_USER: (&str, &str) = ("prometheus", "scrape-me");
+const PROMETHEUS_HASH: &str = "$2b$10$uiT5XwCBZpHk7l4biRuw0e6mXvQtraamW.FBJCJfogqAO.e.0X9hO";
+const GRAFANA_HASH: &str = "$2b$10$./UW7zpxKrZ..67CMTm1h.5BUbGYJcQpRckL1cLDzUS9FznVyWjQy";
+
+/// A web configuration in a directory of its own, with copies of the server certificate, so
+/// that a test can rewrite either.
+struct WebDir {
+    dir: PathBuf,
+}
+
+impl WebDir {
+    fn new(name: &str) -> WebDir {
+        let dir = tempdir(name);
+        for file in ["server.crt", "server.key", "ca.crt"] {
+            std::fs::copy(web_fixtures().join(file), dir.join(file)).unwrap();
+        }
+        WebDir { dir }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("web.yml")
+    }
+
+    /// Replaces the configuration atomically, as an editor or a ConfigMap update does.
+    fn write(&self, text: &str) {
+        let tmp = self.dir.join("web.yml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.config()).unwrap();
+    }
+
+    /// Installs the certificate and key of the fixture `name` as the server's.
+    fn install_certificate(&self, name: &str) {
+        for ext in ["key", "crt"] {
+            let tmp = self.dir.join(format!("server.{ext}.tmp"));
+            std::fs::copy(web_fixtures().join(format!("{name}.{ext}")), &tmp).unwrap();
+            std::fs::rename(&tmp, self.dir.join(format!("server.{ext}"))).unwrap();
+        }
+    }
+
+    fn start(&self) -> Exporter {
+        Exporter::start(
+            &moto().env_for(COMPLIANT),
+            &[
+                "--web.config.file",
+                self.config().to_str().unwrap(),
+                "--poll.interval",
+                "1h",
+            ],
+        )
+    }
+}
+
+fn tls_with_users(users: &[(&str, &str)]) -> String {
+    let mut text = String::from(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n    \
+         Strict-Transport-Security: max-age=31536000\n",
+    );
+    if !users.is_empty() {
+        text.push_str("basic_auth_users:\n");
+        for (user, hash) in users {
+            text.push_str(&format!("  {user}: '{hash}'\n"));
+        }
+    }
+    text
+}
+
+/// Scrapes over TLS as `prometheus` and parses the exposition.
+fn scrape(addr: SocketAddr) -> Exposition {
+    let auth = basic(PROMETHEUS_USER.0, PROMETHEUS_USER.1);
+    let resp = Client::new(None)
+        .get(addr, "/metrics", &[("Authorization", &auth)])
+        .unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    Exposition::parse(&resp.text())
+}
+
+fn rejected(exposition: &Exposition, reason: &str) -> f64 {
+    exposition
+        .value(
+            "aws_root_mfa_exporter_http_rejected_total",
+            &[("reason", reason)],
+        )
+        .unwrap_or_else(|| panic!("no rejected_total for {reason}"))
+}
+
+#[test]
+fn https_with_basic_auth_serves_metrics_and_refuses_everyone_else() {
+    let web = WebDir::new("tls-auth");
+    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    let exporter = web.start();
+    let addr = exporter.addr;
+    let client = Client::new(None);
+
+    let ok = client
+        .get(
+            addr,
+            "/metrics",
+            &[("Authorization", &basic("prometheus", "scrape-me"))],
+        )
+        .unwrap();
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        ok.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    assert!(ok.text().contains("aws_root_mfa_exporter_build_info"));
+
+    for (what, headers) in [
+        ("no credentials", vec![]),
+        (
+            "a wrong password",
+            vec![("Authorization", basic("prometheus", "guess"))],
+        ),
+        (
+            "an unknown user",
+            vec![("Authorization", basic("admin", "scrape-me"))],
+        ),
+        (
+            "another scheme",
+            vec![("Authorization", "Bearer scrape-me".to_owned())],
+        ),
+    ] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for path in ["/metrics", "/", "/healthz"] {
+            let resp = client.get(addr, path, &headers).unwrap();
+            assert_eq!(resp.status, 401, "{what} on {path}");
+            assert!(
+                resp.header("www-authenticate")
+                    .is_some_and(|v| v.starts_with("Basic ")),
+                "{what}: {:?}",
+                resp.headers
+            );
+            assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
+            assert!(
+                !resp.text().contains("aws_root_mfa"),
+                "{what} leaked metrics"
+            );
+        }
+    }
+
+    // Plain HTTP on the TLS port gets no HTTP answer, let alone metrics.
+    let mut plain = std::net::TcpStream::connect(addr).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let answer = exchange(&mut plain, "localhost", "GET", "/metrics", &[], b"");
+    assert!(
+        answer.as_ref().map_or(true, |r| r.status != 200),
+        "plain HTTP was served: {answer:?}"
+    );
+
+    let after = scrape(addr);
+    assert!(rejected(&after, "unauthorized") >= 12.0);
+    assert!(rejected(&after, "tls_handshake") >= 1.0);
+    assert_eq!(
+        after.value(
+            "aws_root_mfa_exporter_web_config_last_reload_successful",
+            &[]
+        ),
+        Some(1.0)
+    );
+    let log = exporter.log();
+    for secret in ["scrape-me", "$2b$10$", "Basic "] {
+        assert!(!log.contains(secret), "the log holds {secret:?}:\n{log}");
+    }
+}
+
+#[test]
+fn an_unknown_user_costs_as_much_as_a_wrong_password() {
+    let web = WebDir::new("tls-timing");
+    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    let exporter = web.start();
+    let client = Client::new(None);
+    let time = |user: &str, password: &str| {
+        let auth = basic(user, password);
+        let started = Instant::now();
+        let resp = client
+            .get(exporter.addr, "/healthz", &[("Authorization", &auth)])
+            .unwrap();
+        (started.elapsed(), resp.status)
+    };
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (mut wrong, mut unknown, mut cached) = (Vec::new(), Vec::new(), Vec::new());
+    assert_eq!(time("prometheus", "scrape-me").1, 200);
+    // Interleaved, so that a change in machine load affects all three alike.
+    for _ in 0..7 {
+        let (t, status) = time("prometheus", "wrong");
+        assert_eq!(status, 401);
+        wrong.push(t);
+        let (t, status) = time("nobody", "wrong");
+        assert_eq!(status, 401);
+        unknown.push(t);
+        let (t, status) = time("prometheus", "scrape-me");
+        assert_eq!(status, 200);
+        cached.push(t);
+    }
+    let (wrong, unknown, cached) = (median(wrong), median(unknown), median(cached));
+    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+    eprintln!("median: wrong password {wrong:?}, unknown user {unknown:?}, cached {cached:?}");
+    assert!(
+        (0.67..1.5).contains(&ratio),
+        "unknown user {unknown:?} vs wrong password {wrong:?}: a timing difference tells \
+         which users exist"
+    );
+    // Both paths really ran bcrypt: each costs well above a request that needs none.
+    assert!(
+        unknown > cached * 3,
+        "unknown user {unknown:?} is about as cheap as a cached success {cached:?}"
+    );
+}
+
+#[test]
+fn changes_to_the_file_and_the_certificate_take_effect_without_a_restart() {
+    let web = WebDir::new("tls-reload");
+    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    let exporter = web.start();
+    let addr = exporter.addr;
+    let client = Client::new(None);
+    let status = |user: &str, password: &str| {
+        client
+            .get(
+                addr,
+                "/healthz",
+                &[("Authorization", &basic(user, password))],
+            )
+            .map(|r| r.status)
+    };
+    assert_eq!(status("prometheus", "scrape-me"), Ok(200));
+    assert_eq!(status("grafana", "other"), Ok(401));
+
+    // A user is replaced: the old one is refused at once, cache or not.
+    web.write(&tls_with_users(&[("grafana", GRAFANA_HASH)]));
+    assert_eq!(status("grafana", "other"), Ok(200));
+    assert_eq!(status("prometheus", "scrape-me"), Ok(401));
+
+    // A broken change is refused and the last good configuration stays in force.
+    web.write("tls_server_config:\n  cert_file: [server.crt\n");
+    assert_eq!(status("grafana", "other"), Ok(200));
+    let broken = |user: &str, password: &str| {
+        let resp = client
+            .get(
+                addr,
+                "/metrics",
+                &[("Authorization", &basic(user, password))],
+            )
+            .unwrap();
+        Exposition::parse(&resp.text())
+    };
+    assert_eq!(
+        broken("grafana", "other").value(
+            "aws_root_mfa_exporter_web_config_last_reload_successful",
+            &[]
+        ),
+        Some(0.0)
+    );
+    let log = exporter.log();
+    assert_eq!(
+        log.matches("web configuration change rejected").count(),
+        1,
+        "logged once, not once per request:\n{log}"
+    );
+
+    // Fixed again.
+    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    assert_eq!(
+        scrape(addr).value(
+            "aws_root_mfa_exporter_web_config_last_reload_successful",
+            &[]
+        ),
+        Some(1.0)
+    );
+
+    // The certificate is renewed in place: new connections get the new one.
+    assert_eq!(
+        client.server_certificate(addr),
+        Ok(fixture_certificate("server"))
+    );
+    web.install_certificate("server2");
+    assert_eq!(
+        client.server_certificate(addr),
+        Ok(fixture_certificate("server2"))
+    );
+
+    // TLS switched off: the next connection is plain HTTP.
+    web.write("basic_auth_users:\n  prometheus: '$2b$10$uiT5XwCBZpHk7l4biRuw0e6mXvQtraamW.FBJCJfogqAO.e.0X9hO'\n");
+    let plain = support::http(
+        addr,
+        "GET",
+        "/healthz",
+        &[("Authorization", &basic("prometheus", "scrape-me"))],
+        b"",
+    );
+    assert_eq!(plain.status, 200);
+}
+
+#[test]
+fn mutual_tls_lets_in_only_verified_clients_with_an_allowed_name() {
+    let web = WebDir::new("mtls");
+    web.write(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_ca_file: ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n  \
+         client_allowed_sans: [prometheus.example]\n",
+    );
+    let exporter = web.start();
+    let addr = exporter.addr;
+
+    let resp = Client::new(Some("client"))
+        .get(addr, "/healthz", &[])
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    for (who, client) in [
+        ("no certificate", Client::new(None)),
+        (
+            "a certificate from another CA",
+            Client::new(Some("stranger")),
+        ),
+        (
+            "a certificate without an allowed name",
+            Client::new(Some("intruder")),
+        ),
+    ] {
+        let outcome = client.get(addr, "/healthz", &[]);
+        assert!(
+            outcome.is_err(),
+            "{who} was let in: {:?}",
+            outcome.map(|r| r.status)
+        );
+    }
+    let resp = Client::new(Some("client"))
+        .get(addr, "/metrics", &[])
+        .unwrap();
+    let exposition = Exposition::parse(&resp.text());
+    assert!(rejected(&exposition, "tls_handshake") >= 3.0);
+}
+
+#[test]
+fn the_minimum_tls_version_is_enforced() {
+    let web = WebDir::new("tls13");
+    web.write(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS13\n",
+    );
+    let exporter = web.start();
+    let tls12 = Client::with_versions(None, &[&rustls::version::TLS12]);
+    assert!(tls12.get(exporter.addr, "/healthz", &[]).is_err());
+    let tls13 = Client::with_versions(None, &[&rustls::version::TLS13]);
+    assert_eq!(
+        tls13.get(exporter.addr, "/healthz", &[]).map(|r| r.status),
+        Ok(200)
+    );
+}
+
+fn start_prometheus(dir: &Path, exporter: SocketAddr) -> (support::Daemon, SocketAddr) {
+    let binary = require_program("prometheus", "prometheus");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tls\n    \
+             scheme: https\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n    \
+             basic_auth:\n      username: prometheus\n      password: scrape-me\n    \
+             static_configs:\n      - targets: ['{exporter}']\n",
+            ca = web_fixtures().join("ca.crt").display()
+        ),
+    )
+    .unwrap();
+    start_daemon(&binary, |addr| {
+        vec![
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address={addr}"),
+        ]
+    })
+}
+
+#[test]
+fn prometheus_scrapes_over_https_with_basic_auth() {
+    let web = WebDir::new("tls-prometheus");
+    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    let exporter = web.start();
+    let (_prometheus, prometheus) = start_prometheus(&web.dir, exporter.addr);
+    let query = |expr: &str| {
+        let answer = get_json(
+            prometheus,
+            &format!("/api/v1/query?query={}", expr.replace(' ', "%20")),
+        );
+        answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_until(
+        "Prometheus to scrape the exporter over HTTPS",
+        Duration::from_secs(60),
+        || {
+            let up = query("up{job=\"tls\"}");
+            !up.is_empty() && up[0]["value"][1] == "1" && !query("aws_root_mfa_hardware").is_empty()
+        },
+    );
+    let compliant = query("aws_root_mfa_hardware");
+    assert_eq!(compliant[0]["metric"]["account_id"], COMPLIANT);
+}
