@@ -4,7 +4,6 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -205,15 +204,7 @@ fn route(web: &Web, method: &Method, path: &str, gzip: bool) -> Response<Body> {
 fn metrics(web: &Web, snapshot: &Snapshot, gzip: bool) -> Response<Body> {
     let process = web.metrics.encode_process();
     let mut resp = if gzip {
-        let mut enc = flate2::write::GzEncoder::new(
-            Vec::with_capacity(snapshot.exposition.len() / 4 + 64),
-            flate2::Compression::fast(),
-        );
-        let body = enc
-            .write_all(&snapshot.exposition)
-            .and_then(|()| enc.write_all(&process))
-            .and_then(|()| enc.finish())
-            .expect("writing to a Vec cannot fail");
+        let body = snapshot.compressed.gzip_with(&process);
         let mut resp = Response::new(Full::new(Bytes::from(body)));
         resp.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -373,8 +364,10 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_are_served_plain_or_gzipped() {
+        let exposition = Bytes::from_static(b"# HELP x y\n# TYPE x gauge\nx 1\n");
         let w = web(Snapshot {
-            exposition: Bytes::from_static(b"# HELP x y\n# TYPE x gauge\nx 1\n"),
+            compressed: crate::gzip::Prefix::compress(&exposition),
+            exposition,
             completed_polls: 1,
             ..Snapshot::default()
         });

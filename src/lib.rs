@@ -7,7 +7,8 @@
 //!   Organization, sharded), and the cached assumed-role credentials that reach them.
 //! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
 //! - [`metrics`]: metric names and the exposition, encoded once per poll.
-//! - [`http`]: `/metrics`, the landing page and the health endpoints.
+//! - [`http`]: `/metrics`, the landing page and the health endpoints; [`gzip`] compresses
+//!   the exposition once per poll.
 //! - [`webconfig`], [`webguard`], [`tls`], [`auth`]: `--web.config.file` (TLS, basic
 //!   authentication, headers, rate limit), reloaded when it changes.
 //! - [`report`]: the table and JSON output of `check`, and its exit codes.
@@ -21,6 +22,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod fleet;
+pub mod gzip;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::aws::Outcome;
 use crate::error::Error;
 use crate::fleet::{Fleet, Target};
+use crate::gzip::Prefix;
 use crate::metrics::ExporterMetrics;
 use crate::posture::Identity;
 use crate::snapshot::{AccountView, Snapshot};
@@ -109,8 +110,10 @@ impl Poller {
             duration_seconds = (elapsed * 1000.0).round() / 1000.0,
             "poll finished"
         );
+        let exposition = self.metrics.encode_snapshot(&accounts);
         let snapshot = Arc::new(Snapshot {
-            exposition: self.metrics.encode_snapshot(&accounts),
+            compressed: Prefix::compress(&exposition),
+            exposition,
             accounts,
             completed_polls: self.completed_polls,
         });

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::gzip::Prefix;
 use crate::posture::{Compliance, Posture};
 
 /// The last known state of one watched account.
@@ -71,6 +72,8 @@ pub struct Snapshot {
     pub accounts: Vec<AccountView>,
     /// The Prometheus text exposition of the accounts and the exporter's own metrics.
     pub exposition: Bytes,
+    /// The exposition deflated once, for gzip responses.
+    pub compressed: Prefix,
     /// How many polls have completed; 0 until the first one has.
     pub completed_polls: u64,
 }

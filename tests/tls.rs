@@ -437,3 +437,18 @@ fn prometheus_scrapes_over_https_with_basic_auth() {
     let compliant = query("aws_root_mfa_hardware");
     assert_eq!(compliant[0]["metric"]["account_id"], COMPLIANT);
 }
+
+#[test]
+fn the_rate_limit_refuses_requests_beyond_the_burst() {
+    let web = WebDir::new("rate-limit");
+    web.write("rate_limit:\n  interval: 1h\n  burst: 3\n");
+    let exporter = web.start();
+    let statuses: Vec<u16> = (0..5).map(|_| exporter.get("/healthz").status).collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    // Raising the limit applies at once, without a restart.
+    web.write("rate_limit:\n  interval: 1ms\n  burst: 1000\n");
+    let resp = exporter.get("/metrics");
+    assert_eq!(resp.status, 200);
+    let exposition = Exposition::parse(&resp.text());
+    assert_eq!(rejected(&exposition, "rate_limited"), 2.0);
+}
