@@ -138,7 +138,10 @@ async fn respond(web: &Web, req: Request<Incoming>) -> Response<Body> {
     let mut resp = if !active.admit() {
         guard.reject("rate_limited");
         text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n")
-    } else if !active.config.users.is_empty() && !authorized(guard, &active, &req).await {
+    } else if !active.config.users.is_empty()
+        && !is_probe(req.uri().path())
+        && !authorized(guard, &active, &req).await
+    {
         guard.reject("unauthorized");
         let mut resp = text(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
         resp.headers_mut().insert(
@@ -153,6 +156,12 @@ async fn respond(web: &Web, req: Request<Incoming>) -> Response<Body> {
         resp.headers_mut().insert(name.clone(), value.clone());
     }
     resp
+}
+
+/// The health endpoints answer without credentials, so that Kubernetes probes and load
+/// balancers need none: they tell only whether the process is up and has polled once.
+fn is_probe(path: &str) -> bool {
+    path == "/healthz" || path == "/readyz"
 }
 
 async fn authorized(guard: &WebGuard, active: &Active, req: &Request<Incoming>) -> bool {
