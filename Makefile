@@ -14,8 +14,11 @@ DASHBOARD_SCHEMA ?=
 # the benchmarks use wrk and nginx.
 DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager systemd
 DEB_BENCH_PACKAGES := prometheus wrk nginx-light
+# Seconds each fuzz target runs for under `make fuzz`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := web_config basic_auth role_arns shard xml_answer
 
-.PHONY: help run build test deps venv lint lint-deploy bench demo clean
+.PHONY: help run build test deps venv lint lint-deploy bench fuzz demo clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -48,6 +51,13 @@ debian:
 lint: ## Formatting and clippy, as CI runs them.
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+fuzz: ## Run every cargo fuzz target for FUZZ_SECONDS each (needs cargo-fuzz).
+	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
+	@# cargo fuzz passes nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain take them.
+	for t in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
+	done
 
 bench: venv build $(VENV_CLI)/.installed ## Run the benchmarks behind docs/performance.md and docs/scaling.md.
 	@command -v wrk >/dev/null 2>&1 && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_BENCH_PACKAGES)"
