@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Load and endurance: /metrics with an Organization of N accounts exported, under concurrent
 scrapers, while polls run; side by side with nginx serving the same bytes from a file (the
-practical limit for serving a static body on this machine); and RSS over a longer run.
-Prints a Markdown report.
+practical limit for serving a static body on this machine), plain and gzip-compressed; then
+over TLS with basic authentication (the same exporter, its --web.config.file rewritten while it
+runs); and RSS over a longer run. Prints a Markdown report.
 
 Usage: load.py --exporter target/release/aws-root-mfa-exporter [--accounts 1000]
                [--duration 15] [--soak 300]
@@ -10,6 +11,8 @@ Needs: the moto virtualenv, wrk and nginx (apt-get install wrk nginx-light).
 """
 
 import argparse
+import base64
+import gzip
 import os
 import socket
 import shutil
@@ -38,7 +41,11 @@ def start_nginx(body, port, work):
     os.chmod(root, 0o755)
     with open(os.path.join(root, "metrics"), "wb") as f:
         f.write(body)
-    os.chmod(os.path.join(root, "metrics"), 0o644)
+    # The same bytes compressed ahead of time: what the exporter's gzip path can at best match.
+    with open(os.path.join(root, "metrics.gz"), "wb") as f:
+        f.write(gzip.compress(body, 6))
+    for name in ("metrics", "metrics.gz"):
+        os.chmod(os.path.join(root, name), 0o644)
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""worker_processes 2;
@@ -53,6 +60,8 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     location = /metrics {{ root {root}; default_type "text/plain; version=0.0.4; charset=utf-8"; }}
+    location = /metrics.gz {{ root {root}; default_type "text/plain; version=0.0.4; charset=utf-8";
+                              add_header Content-Encoding gzip; }}
   }}
 }}
 """)
@@ -66,6 +75,20 @@ http {{
         except OSError:
             time.sleep(0.1)
     raise SystemExit("nginx did not start")
+
+
+TLS_CONFIG = """tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+basic_auth_users:
+  prometheus: $2b$10$uiT5XwCBZpHk7l4biRuw0e6mXvQtraamW.FBJCJfogqAO.e.0X9hO
+"""
+
+
+def write_atomically(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def main():
@@ -83,8 +106,14 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-load-")
     try:
         env = exporter_env(ready, ready["organization"]["management"])
+        # An empty web configuration at first: plain HTTP, but the file is still read on every
+        # request, so the plain figures include that cost.
+        web_config = os.path.join(work, "web.yml")
+        with open(web_config, "w") as f:
+            f.write("")
         # Polls every 10 s, so that scrapes race snapshot swaps throughout the runs.
-        proc, url = start_exporter(args.exporter, env, "10s", ["--organization.role-name", ROLE])
+        proc, url = start_exporter(args.exporter, env, "10s",
+                                   ["--organization.role-name", ROLE, "--web.config.file", web_config])
         body = urllib.request.urlopen(url + "/metrics").read()
         port = free_port()
         nginx = start_nginx(body, port, work)
@@ -94,9 +123,29 @@ def main():
         for connections in (4, 32):
             results[("exporter", connections)] = wrk(url, "/metrics", args.duration, connections)
             results[("nginx", connections)] = wrk(nginx_url, "/metrics", args.duration, connections)
-        gz = wrk(url, "/metrics", args.duration, 4, ["Accept-Encoding: gzip"])
+        gzip_header = ["Accept-Encoding: gzip"]
+        for connections in (4, 32):
+            results[("exporter, gzip", connections)] = wrk(url, "/metrics", args.duration, connections,
+                                                           gzip_header)
+            results[("nginx, gzip", connections)] = wrk(nginx_url, "/metrics.gz", args.duration,
+                                                        connections)
         nginx.terminate()
         nginx.wait()
+
+        # TLS and basic authentication, switched on by rewriting the file: no restart.
+        fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "web")
+        for name in ("server.crt", "server.key"):
+            shutil.copy(os.path.join(fixtures, name), os.path.join(work, name))
+        write_atomically(web_config, TLS_CONFIG)
+        tls_url = url.replace("http://", "https://")
+        token = base64.b64encode(b"prometheus:scrape-me").decode()
+        auth = [f"Authorization: Basic {token}"]
+        for connections in (4, 32):
+            results[("exporter, TLS + basic auth", connections)] = wrk(tls_url, "/metrics", args.duration,
+                                                                       connections, auth)
+        results[("exporter, TLS + basic auth, gzip", 4)] = wrk(tls_url, "/metrics", args.duration, 4,
+                                                              auth + gzip_header)
+        write_atomically(web_config, "")
 
         # Endurance: scrapers every second while polls run; RSS sampled every 10 s.
         samples, stop = [], time.time() + args.soak
@@ -131,14 +180,17 @@ def main():
     print(f"Machine: {machine()}. {args.accounts + 1} accounts exported "
           f"({len(body) / 1024:.0f} KiB exposition), polls every 10 s against moto on loopback, "
           f"`wrk -t2 -d{args.duration}s` one run after another.\n")
-    print("| server | connections | requests/s | ratio to nginx | p50 | p90 | p99 | errors |\n|---|---|---|---|---|---|---|---|")
+    print("| server | connections | requests/s | ratio | p50 | p90 | p99 | errors |\n|---|---|---|---|---|---|---|---|")
+    rows = [("exporter", "nginx"), ("nginx", "nginx"), ("exporter, gzip", "nginx, gzip"),
+            ("nginx, gzip", "nginx, gzip"), ("exporter, TLS + basic auth", "exporter")]
     for connections in (4, 32):
-        n = results[("nginx", connections)]
-        for server in ("exporter", "nginx"):
-            r = results[(server, connections)]
-            print(f"| {server} | {connections} | {r['rps']:.0f} | {r['rps'] / n['rps']:.2f} | {r['p50']} | "
-                  f"{r['p90']} | {r['p99']} | {r['errors']} |")
-    print(f"| exporter, gzip | 4 | {gz['rps']:.0f} | | {gz['p50']} | {gz['p90']} | {gz['p99']} | {gz['errors']} |")
+        for server, base in rows:
+            r, b = results[(server, connections)], results[(base, connections)]
+            print(f"| {server} | {connections} | {r['rps']:.0f} | {r['rps'] / b['rps']:.2f} of {base} | "
+                  f"{r['p50']} | {r['p90']} | {r['p99']} | {r['errors']} |")
+    r, b = results[("exporter, TLS + basic auth, gzip", 4)], results[("exporter, gzip", 4)]
+    print(f"| exporter, TLS + basic auth, gzip | 4 | {r['rps']:.0f} | {r['rps'] / b['rps']:.2f} of exporter, gzip | "
+          f"{r['p50']} | {r['p90']} | {r['p99']} | {r['errors']} |")
     first, last = samples[0] / 1024, samples[-1] / 1024
     print(f"\nEndurance, {args.soak} s with 4 scrapers every 250 ms while polls ran: {scraped[0]} scrapes, "
           f"{scraped[1]} failed; RSS {first:.1f} MiB at the start, {last:.1f} MiB at the end, "
