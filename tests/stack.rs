@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Daemon, Exporter, Moto, get_json, repo_file, require_program, start_daemon, tempdir, wait_until,
+    Daemon, Exporter, Moto, get_json, repo_file, require_program, start_daemon,
+    start_prometheus_with, tempdir, wait_until,
 };
 
 const JOB: &str = "aws-root-mfa-exporter";
@@ -43,26 +44,16 @@ fn start_prometheus(
     exporter: SocketAddr,
     alertmanager: SocketAddr,
 ) -> (Daemon, SocketAddr) {
-    let binary = require_program("prometheus", "prometheus");
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/alerts.yml");
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    start_prometheus_with(
+        dir,
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{rules}]\n\
              alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n\
              scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{exporter}']\n",
             rules = rules.display()
         ),
     )
-    .unwrap();
-    start_daemon(&binary, |addr| {
-        vec![
-            format!("--config.file={}", config.display()),
-            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
-            format!("--web.listen-address={addr}"),
-        ]
-    })
 }
 
 /// Firing alerts in Prometheus, as alertname -> account ids.

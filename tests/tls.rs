@@ -12,8 +12,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use support::tls_client::{Client, fixture_certificate};
 use support::{
-    Exporter, Exposition, Moto, exchange, get_json, require_program, shared_moto, start_daemon,
-    tempdir, wait_until, web_fixtures,
+    Exporter, Exposition, Moto, exchange, get_json, shared_moto, start_prometheus_with, tempdir,
+    wait_until, web_fixtures,
 };
 
 const COMPLIANT: &str = "200000000001";
@@ -391,11 +391,9 @@ fn the_minimum_tls_version_is_enforced() {
 }
 
 fn start_prometheus(dir: &Path, exporter: SocketAddr) -> (support::Daemon, SocketAddr) {
-    let binary = require_program("prometheus", "prometheus");
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    start_prometheus_with(
+        dir,
+        &format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tls\n    \
              scheme: https\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n    \
              basic_auth:\n      username: prometheus\n      password: scrape-me\n    \
@@ -403,14 +401,6 @@ fn start_prometheus(dir: &Path, exporter: SocketAddr) -> (support::Daemon, Socke
             ca = web_fixtures().join("ca.crt").display()
         ),
     )
-    .unwrap();
-    start_daemon(&binary, |addr| {
-        vec![
-            format!("--config.file={}", config.display()),
-            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
-            format!("--web.listen-address={addr}"),
-        ]
-    })
 }
 
 #[test]

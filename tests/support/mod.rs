@@ -663,6 +663,20 @@ pub fn start_daemon(
     (daemon, addr)
 }
 
+/// Starts a real Prometheus with `config` (its YAML) in `dir`, on a free loopback port.
+pub fn start_prometheus_with(dir: &Path, config: &str) -> (Daemon, SocketAddr) {
+    let binary = require_program("prometheus", "prometheus");
+    let file = dir.join("prometheus.yml");
+    std::fs::write(&file, config).unwrap();
+    start_daemon(&binary, |addr| {
+        vec![
+            format!("--config.file={}", file.display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address={addr}"),
+        ]
+    })
+}
+
 /// The directory of the web configuration fixtures and test certificates.
 pub fn web_fixtures() -> PathBuf {
     root().join("tests/fixtures/web")
