@@ -3,7 +3,7 @@
 //! a credential that was once right is remembered by digest so that scrapes stay cheap.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -77,7 +77,7 @@ impl Default for Authenticator {
 impl Authenticator {
     /// Whether `credentials` name one of `users` with the right password.
     pub async fn check(
-        self: &Arc<Self>,
+        &self,
         users: &BTreeMap<String, String>,
         fake: &str,
         credentials: Credentials,
@@ -182,7 +182,7 @@ mod tests {
             .to_string();
         let users = BTreeMap::from([("prometheus".to_owned(), hash.clone())]);
         let fake = fake_hash(4);
-        let auth = Arc::new(Authenticator::default());
+        let auth = Authenticator::default();
         let creds = |u: &str, p: &str| Credentials {
             user: u.into(),
             password: p.into(),

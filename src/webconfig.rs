@@ -615,20 +615,11 @@ fn headers_of(
         }
         let value = HeaderValue::from_str(&value)
             .map_err(|_| Invalid::new(&key, "not a valid header value"))?;
-        out.push((HeaderName::from_static(lowercase(canonical)), value));
+        // HeaderName lower-cases what it is given; the table's names are valid header names.
+        let name = HeaderName::from_bytes(canonical.as_bytes()).expect("a valid header name");
+        out.push((name, value));
     }
     Ok(out)
-}
-
-fn lowercase(name: &'static str) -> &'static str {
-    // HeaderName::from_static wants lower case; the table is short and fixed.
-    match name {
-        "Strict-Transport-Security" => "strict-transport-security",
-        "X-Content-Type-Options" => "x-content-type-options",
-        "X-Frame-Options" => "x-frame-options",
-        "X-XSS-Protection" => "x-xss-protection",
-        _ => "content-security-policy",
-    }
 }
 
 fn rate_limit(raw: RawRateLimit) -> Result<Option<RateLimit>, Invalid> {

@@ -91,7 +91,7 @@ pub struct WebGuard {
     active: Mutex<Arc<Active>>,
     last_failure: Mutex<Option<String>>,
     /// Checks basic authentication credentials.
-    pub auth: Arc<Authenticator>,
+    pub auth: Authenticator,
     metrics: GuardMetrics,
 }
 
@@ -158,7 +158,7 @@ impl WebGuard {
             path: path.to_owned(),
             active: Mutex::new(Arc::new(active)),
             last_failure: Mutex::new(None),
-            auth: Arc::default(),
+            auth: Authenticator::default(),
             metrics,
         })
     }
