@@ -7,12 +7,12 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use aws_root_mfa_exporter::auth::parse_basic;
-use aws_root_mfa_exporter::aws::complete_xml_answer;
+use aws_root_mfa_exporter::aws::interceptor::complete_xml_answer;
+use aws_root_mfa_exporter::aws::role::RoleArn;
+use aws_root_mfa_exporter::aws::shard::Shard;
 use aws_root_mfa_exporter::config::parse_role_arns;
-use aws_root_mfa_exporter::fleet::Shard;
-use aws_root_mfa_exporter::role::RoleArn;
-use aws_root_mfa_exporter::webconfig::WebConfig;
+use aws_root_mfa_exporter::web::auth::parse_basic;
+use aws_root_mfa_exporter::web::config::WebConfig;
 
 /// The web configuration parser never panics; what it accepts is self-consistent, and what it
 /// refuses is explained in one line that never echoes a bcrypt hash.
@@ -27,7 +27,7 @@ pub fn web_config(data: &[u8]) {
             }
             for hash in config.users.values() {
                 assert!(
-                    aws_root_mfa_exporter::webconfig::bcrypt_cost(hash).is_some(),
+                    aws_root_mfa_exporter::web::config::bcrypt_cost(hash).is_some(),
                     "a user without a valid hash was accepted"
                 );
             }
@@ -81,7 +81,7 @@ pub fn shard(data: &[u8]) {
     if let Ok(shard) = text.parse::<Shard>() {
         assert!(shard.index < shard.count);
         assert_eq!(shard.to_string().parse::<Shard>(), Ok(shard));
-        assert!(aws_root_mfa_exporter::fleet::shard_of(text, shard.count) < shard.count);
+        assert!(aws_root_mfa_exporter::aws::shard::shard_of(text, shard.count) < shard.count);
     }
 }
 

@@ -1,58 +1,20 @@
 //! Wiring: loads the AWS configuration, builds the targets, and runs the server or `check`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::aws::timeout_config;
+use crate::aws::clients::{ClientFactory, load_aws_config};
+use crate::aws::discovery::Fleet;
 use crate::config::{Cli, Output};
 use crate::error::Error;
-use crate::fleet::Fleet;
-use crate::http::{self, Web};
 use crate::metrics::ExporterMetrics;
 use crate::poller::Poller;
 use crate::report;
-use crate::webguard::{GuardMetrics, WebGuard};
-
-/// IAM and STS are global in the commercial partition; a region is still needed to sign, so
-/// without one configured the exporter signs for us-east-1. China and GovCloud users must set
-/// `AWS_REGION` to a region of their partition.
-const FALLBACK_REGION: &str = "us-east-1";
-
-/// Loads the standard AWS configuration chain (environment, profile, SSO, web identity, IMDS).
-pub async fn load_aws_config(call_timeout: Duration) -> SdkConfig {
-    let region = RegionProviderChain::default_provider().or_else(Region::new(FALLBACK_REGION));
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .timeout_config(timeout_config(call_timeout))
-        .http_client(shared_http_client())
-        .load()
-        .await
-}
-
-/// One HTTPS client for every SDK client of every account. Left to itself, each SDK client
-/// builds its own, with its own root certificate store and connection pool: about 150 KiB per
-/// account, and no connection reuse towards the one global IAM endpoint.
-fn shared_http_client() -> SharedHttpClient {
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ));
-        connector.set_connector_settings(settings.cloned());
-        connector.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
-        // HTTPS_PROXY and NO_PROXY, as the SDK's own default client honours them.
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
-}
+use crate::web::reload::{ConfigWatcher, ReloadMetrics};
+use crate::web::server::{self, Web};
 
 /// The accounts to check, as the flags say. The flags are read (and a role ARN file parsed)
 /// before anything touches AWS, so that bad input fails fast with one line.
@@ -60,8 +22,7 @@ async fn fleet(cli: &Cli, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
     let discovery = cli.accounts.discovery().map_err(Error::Config)?;
     let config = load_aws_config(cli.poll.timeout).await;
     Ok(Fleet::new(
-        &config,
-        &metrics.api,
+        &ClientFactory::new(&config, &metrics.api),
         discovery,
         cli.accounts.shard,
         cli.accounts.external_id.clone(),
@@ -83,12 +44,15 @@ pub async fn check(cli: &Cli, output: Output) -> Result<u8, Error> {
 }
 
 /// Loads `--web.config.file`, if given; a bad file stops the exporter before it serves.
-pub fn web_guard(cli: &Cli, metrics: &ExporterMetrics) -> Result<Option<Arc<WebGuard>>, Error> {
+pub fn web_config(
+    cli: &Cli,
+    metrics: &ExporterMetrics,
+) -> Result<Option<Arc<ConfigWatcher>>, Error> {
     let Some(path) = &cli.web.config_file else {
         return Ok(None);
     };
-    let guard = WebGuard::load(path, GuardMetrics::register(metrics.per_scrape()))?;
-    Ok(Some(Arc::new(guard)))
+    let watcher = ConfigWatcher::load(path, ReloadMetrics::register(metrics.per_scrape()))?;
+    Ok(Some(Arc::new(watcher)))
 }
 
 /// Binds the listener; a bad or busy address is reported before anything else starts.
@@ -102,12 +66,12 @@ pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
 /// Serves metrics until SIGINT or SIGTERM.
 pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
     let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
-    let guard = web_guard(cli, &metrics)?;
+    let guard = web_config(cli, &metrics)?;
     let fleet = fleet(cli, &metrics).await?;
     let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());
     let tls = guard
         .as_ref()
-        .is_some_and(|g| g.current(true).tls.is_some());
+        .is_some_and(|g| g.for_connection().tls.is_some());
     let web = Web {
         snapshots,
         metrics,
@@ -129,7 +93,7 @@ pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let poll = tokio::spawn(poller.run(cli.poll.interval, until_stopped(stopped.clone())));
-    let server = tokio::spawn(http::serve(listener, web, until_stopped(stopped)));
+    let server = tokio::spawn(server::serve(listener, web, until_stopped(stopped)));
 
     shutdown_signal().await;
     info!("shutting down");

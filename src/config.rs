@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::fleet::{Discovery, Shard};
-use crate::role::RoleArn;
+use crate::aws::discovery::Discovery;
+use crate::aws::role::RoleArn;
+use crate::aws::shard::Shard;
 
 /// The default listen port. The Prometheus port registry's 9100-9999 range is fully allocated,
 /// so this sits outside it and away from Zabbix (10050/10051) and the kubelet (10250-10259).

@@ -40,7 +40,7 @@ impl ApiCounters {
             .inc();
     }
 
-    /// The current count of requests for one operation (for tests and the `check` summary).
+    /// The current count of requests for one operation.
     pub fn requests_for(&self, service: &str, operation: &str) -> u64 {
         self.requests.with_label_values(&[service, operation]).get()
     }

@@ -5,18 +5,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
 use tracing::{info, warn};
 
-use crate::aws::Outcome;
+use crate::aws::account::Outcome;
+use crate::aws::discovery::{Fleet, Target};
 use crate::error::Error;
-use crate::fleet::{Fleet, Target};
-use crate::gzip::Prefix;
 use crate::metrics::ExporterMetrics;
 use crate::posture::Identity;
 use crate::snapshot::{AccountView, Snapshot};
+use crate::unix_now;
+use crate::web::compression::Precompressed;
 
 /// Later polls start their checks spread over this share of the interval, so that a large
 /// Organization does not send its calls in one burst.
@@ -112,7 +113,7 @@ impl Poller {
         );
         let exposition = self.metrics.encode_snapshot(&accounts);
         let snapshot = Arc::new(Snapshot {
-            compressed: Prefix::compress(&exposition),
+            compressed: Precompressed::deflate(&exposition),
             exposition,
             accounts,
             completed_polls: self.completed_polls,
@@ -188,11 +189,4 @@ pub fn apply(view: &mut AccountView, outcome: Outcome, now_unix: f64) {
             view.last_error = Some(err.to_string());
         }
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }

@@ -66,40 +66,43 @@ impl Summary {
     }
 }
 
-/// One assigned virtual MFA device, as `iam:ListVirtualMFADevices` reports it.
+/// One assigned virtual MFA device, as `iam:ListVirtualMFADevices` reports it. Only its owner
+/// matters: its name (serial number) says nothing about who it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualDevice {
-    /// The device's serial number (an ARN); its name says nothing about its owner.
-    pub serial_number: String,
     /// The ARN of the user the device is assigned to.
     pub user_arn: Option<String>,
 }
 
-/// Where an account stands against the control.
+/// Where an account stands against the control: the one answer that `check`, its JSON and the
+/// landing page give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Compliance {
+pub enum Status {
     /// Root has MFA and none of it is virtual.
     Compliant,
     /// Root credentials exist and root MFA is missing or virtual.
     NonCompliant,
     /// There are no root credentials (centralized root access) or no root user (GovCloud).
     NotApplicable,
+    /// The last check failed, so where the account stands now is not known.
+    Error,
 }
 
-impl Compliance {
+impl Status {
     /// The value used in tables, JSON and on the landing page.
     pub fn as_str(self) -> &'static str {
         match self {
-            Compliance::Compliant => "compliant",
-            Compliance::NonCompliant => "non_compliant",
-            Compliance::NotApplicable => "not_applicable",
+            Status::Compliant => "compliant",
+            Status::NonCompliant => "non_compliant",
+            Status::NotApplicable => "not_applicable",
+            Status::Error => "error",
         }
     }
 }
 
 /// The observed root-user posture of one account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Posture {
     /// The root user has at least one MFA device.
     pub mfa_enabled: bool,
@@ -123,14 +126,14 @@ impl Posture {
         credentials_present: false,
     };
 
-    /// The control's verdict for this posture.
-    pub fn compliance(&self) -> Compliance {
+    /// Where an account with this observed posture stands (never [`Status::Error`]).
+    pub fn status(&self) -> Status {
         if !self.credentials_present {
-            Compliance::NotApplicable
+            Status::NotApplicable
         } else if self.hardware {
-            Compliance::Compliant
+            Status::Compliant
         } else {
-            Compliance::NonCompliant
+            Status::NonCompliant
         }
     }
 }
@@ -220,16 +223,16 @@ mod tests {
         summary(Some(mfa), Some(0), Some(0), Some(1))
     }
 
-    fn device(name: &str, user_arn: Option<&str>) -> VirtualDevice {
+    /// A device of `user_arn`; its name is only there for the reader, as the decision ignores
+    /// device names.
+    fn device(_name: &str, user_arn: Option<&str>) -> VirtualDevice {
         VirtualDevice {
-            serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/{name}"),
             user_arn: user_arn.map(str::to_owned),
         }
     }
 
-    fn root_device(partition: &str, name: &str) -> VirtualDevice {
+    fn root_device(partition: &str, _name: &str) -> VirtualDevice {
         VirtualDevice {
-            serial_number: format!("arn:{partition}:iam::{ACCOUNT}:mfa/{name}"),
             user_arn: Some(format!("arn:{partition}:iam::{ACCOUNT}:root")),
         }
     }
@@ -247,12 +250,12 @@ mod tests {
         summary: Summary,
         devices: Option<Vec<VirtualDevice>>,
         want: Result<(bool, bool, u32, bool, bool), Undecidable>,
-        compliance: Option<Compliance>,
+        compliance: Option<Status>,
     }
 
     #[test]
     fn decision_table() {
-        use Compliance::*;
+        use Status::*;
         let many_users_then_root: Vec<VirtualDevice> = (0..250)
             .map(user_device)
             .chain([root_device("aws", "my-yubikey-backup-phone")])
@@ -464,7 +467,7 @@ mod tests {
             });
             assert_eq!(got_tuple, case.want.clone(), "{}", case.name);
             assert_eq!(
-                got.ok().map(|p| p.compliance()),
+                got.ok().map(|p| p.status()),
                 case.compliance,
                 "{}",
                 case.name

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::snapshot::{AccountView, Status};
+use crate::posture::Status;
+use crate::snapshot::AccountView;
 
 /// Every account is compliant or not applicable.
 pub const EXIT_COMPLIANT: u8 = 0;

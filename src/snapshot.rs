@@ -1,13 +1,11 @@
 //! What one poll knows: the state of every watched account and its pre-encoded exposition.
 
+use crate::posture::{Posture, Status};
+use crate::web::compression::Precompressed;
 use bytes::Bytes;
-use serde::Serialize;
-
-use crate::gzip::Prefix;
-use crate::posture::{Compliance, Posture};
 
 /// The last known state of one watched account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct AccountView {
     /// The account id; `None` until the credentials' account has been identified.
     pub account_id: Option<String>,
@@ -27,39 +25,11 @@ pub struct AccountView {
     pub last_error: Option<String>,
 }
 
-/// How an account is reported by `check` and on the landing page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Observed compliant in the last check.
-    Compliant,
-    /// Observed non-compliant in the last check.
-    NonCompliant,
-    /// Observed to have no root credentials or no root user.
-    NotApplicable,
-    /// The last check failed, so its current state is not known.
-    Error,
-}
-
-impl Status {
-    /// The value used in tables and on the landing page.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Compliant => "compliant",
-            Status::NonCompliant => "non_compliant",
-            Status::NotApplicable => "not_applicable",
-            Status::Error => "error",
-        }
-    }
-}
-
 impl AccountView {
     /// The account's status: only a successful last check tells where it stands now.
     pub fn status(&self) -> Status {
-        match (self.last_check_ok, self.posture.map(|p| p.compliance())) {
-            (true, Some(Compliance::Compliant)) => Status::Compliant,
-            (true, Some(Compliance::NonCompliant)) => Status::NonCompliant,
-            (true, Some(Compliance::NotApplicable)) => Status::NotApplicable,
+        match self.posture {
+            Some(posture) if self.last_check_ok => posture.status(),
             _ => Status::Error,
         }
     }
@@ -73,7 +43,7 @@ pub struct Snapshot {
     /// The Prometheus text exposition of the accounts and the exporter's own metrics.
     pub exposition: Bytes,
     /// The exposition deflated once, for gzip responses.
-    pub compressed: Prefix,
+    pub compressed: Precompressed,
     /// How many polls have completed; 0 until the first one has.
     pub completed_polls: u64,
 }

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_root_mfa_exporter::aws::{AccountClients, ApiCallInterceptor, timeout_config};
-use aws_root_mfa_exporter::fleet::{Fleet, Target};
+use aws_root_mfa_exporter::aws::account::AccountClients;
+use aws_root_mfa_exporter::aws::clients::timeout_config;
+use aws_root_mfa_exporter::aws::discovery::{Fleet, Target};
+use aws_root_mfa_exporter::aws::interceptor::ApiCallInterceptor;
+use aws_root_mfa_exporter::aws::role::{RoleArn, RoleCredentials};
 use aws_root_mfa_exporter::metrics::ExporterMetrics;
 use aws_root_mfa_exporter::poller::Poller;
 use aws_root_mfa_exporter::posture::Identity;
-use aws_root_mfa_exporter::role::{RoleArn, RoleCredentials};
 use aws_root_mfa_exporter::snapshot::Snapshot;
 use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput;
 use aws_sdk_iam::types::SummaryKeyType;

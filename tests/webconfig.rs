@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use aws_root_mfa_exporter::metrics::ExporterMetrics;
-use aws_root_mfa_exporter::webguard::{GuardMetrics, WebGuard};
+use aws_root_mfa_exporter::web::reload::{ConfigWatcher, ReloadMetrics};
 use support::{exporter_command, web_fixtures};
 
 fn fixtures(suffix: &str) -> Vec<PathBuf> {
@@ -20,16 +20,17 @@ fn fixtures(suffix: &str) -> Vec<PathBuf> {
     files
 }
 
-fn load(path: &Path) -> Result<WebGuard, String> {
+fn load(path: &Path) -> Result<ConfigWatcher, String> {
     let metrics = ExporterMetrics::new("test", "test");
-    WebGuard::load(path, GuardMetrics::register(metrics.per_scrape())).map_err(|e| e.to_string())
+    ConfigWatcher::load(path, ReloadMetrics::register(metrics.per_scrape()))
+        .map_err(|e| e.to_string())
 }
 
 #[test]
 fn good_fixtures_load() {
     for file in fixtures(".good.yml") {
         let guard = load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let active = guard.current(true);
+        let active = guard.for_connection();
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(
             active.tls.is_some(),

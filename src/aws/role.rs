@@ -11,7 +11,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{self, ProvideCredentials};
 use tokio::sync::Mutex;
 
-use crate::aws::sdk_error;
+use super::errors::sdk_error;
 use crate::error::Error;
 use crate::posture::Identity;
 

@@ -18,15 +18,15 @@ const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// The deflated form of the part of a response that changes once per poll.
 #[derive(Debug, Clone, Default)]
-pub struct Prefix {
+pub struct Precompressed {
     deflated: Bytes,
     crc: crc32fast::Hasher,
     len: u64,
 }
 
-impl Prefix {
+impl Precompressed {
     /// Deflates `data` (thoroughly: this runs once per poll, not per scrape).
-    pub fn compress(data: &[u8]) -> Prefix {
+    pub fn deflate(data: &[u8]) -> Precompressed {
         let mut enc =
             DeflateEncoder::new(Vec::with_capacity(data.len() / 8), Compression::default());
         enc.write_all(data)
@@ -36,7 +36,7 @@ impl Prefix {
         let deflated = std::mem::take(enc.get_mut());
         let mut crc = crc32fast::Hasher::new();
         crc.update(data);
-        Prefix {
+        Precompressed {
             deflated: Bytes::from(deflated),
             crc,
             len: data.len() as u64,
@@ -89,7 +89,7 @@ mod tests {
             (&big, b"process_resident_memory_bytes 6.1e+07\n"),
         ];
         for (prefix, tail) in cases {
-            let compressed = Prefix::compress(prefix);
+            let compressed = Precompressed::deflate(prefix);
             let gz = compressed.gzip_with(tail);
             let mut want = prefix.to_vec();
             want.extend_from_slice(tail);
@@ -106,7 +106,7 @@ mod tests {
                 format!("aws_root_mfa_hardware{{account_id=\"{i:012}\"}} 1\n").into_bytes()
             })
             .collect();
-        let gz = Prefix::compress(&text).gzip_with(b"");
+        let gz = Precompressed::deflate(&text).gzip_with(b"");
         assert!(gz.len() * 5 < text.len(), "{} of {}", gz.len(), text.len());
     }
 }

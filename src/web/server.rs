@@ -2,7 +2,6 @@
 //! `/readyz`. Handlers only read the latest snapshot; nothing here calls AWS.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +18,11 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
-use crate::auth;
+use super::auth;
+use super::landing;
+use super::reload::{ConfigWatcher, InForce};
 use crate::metrics::{CONTENT_TYPE, ExporterMetrics};
 use crate::snapshot::Snapshot;
-use crate::webguard::{Active, WebGuard};
 
 /// A slow client gets this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,7 +45,7 @@ pub struct Web {
     /// The poll interval, shown on the landing page.
     pub poll_interval: Duration,
     /// TLS, authentication and headers from `--web.config.file`, when given.
-    pub guard: Option<Arc<WebGuard>>,
+    pub guard: Option<Arc<ConfigWatcher>>,
 }
 
 type Body = Full<Bytes>;
@@ -87,7 +87,10 @@ pub async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output
             };
             // The TLS decision is taken per connection, so that turning TLS on or off in the
             // web configuration, or renewing the certificate, needs no restart.
-            let tls = web.guard.as_ref().and_then(|g| g.current(true).tls.clone());
+            let tls = web
+                .guard
+                .as_ref()
+                .and_then(|g| g.for_connection().tls.clone());
             let result = match tls {
                 None => {
                     let conn = http.serve_connection(TokioIo::new(stream), service);
@@ -134,7 +137,7 @@ async fn respond(web: &Web, req: Request<Incoming>) -> Response<Body> {
     let Some(guard) = &web.guard else {
         return handle(web, &req);
     };
-    let active = guard.current(false);
+    let active = guard.for_request();
     let mut resp = if !active.admit() {
         guard.reject("rate_limited");
         text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n")
@@ -164,7 +167,7 @@ fn is_probe(path: &str) -> bool {
     path == "/healthz" || path == "/readyz"
 }
 
-async fn authorized(guard: &WebGuard, active: &Active, req: &Request<Incoming>) -> bool {
+async fn authorized(guard: &ConfigWatcher, active: &InForce, req: &Request<Incoming>) -> bool {
     let Some(credentials) = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -206,7 +209,11 @@ fn route(web: &Web, method: &Method, path: &str, gzip: bool) -> Response<Body> {
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: the first poll has not finished\n",
         ),
-        _ => landing(web, &snapshot),
+        _ => html(landing::page(
+            &web.telemetry_path,
+            web.poll_interval,
+            &snapshot,
+        )),
     }
 }
 
@@ -242,6 +249,15 @@ fn accepts_gzip<B>(req: &Request<B>) -> bool {
         })
 }
 
+fn html(page: String) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(page)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    resp
+}
+
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
@@ -250,69 +266,6 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
-}
-
-fn landing(web: &Web, snapshot: &Snapshot) -> Response<Body> {
-    let mut html = String::with_capacity(2048 + snapshot.accounts.len() * 160);
-    let path = escape(&web.telemetry_path);
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>AWS root MFA exporter</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}\
-         .compliant{{color:#1a7f37}}.non_compliant,.error{{color:#cf222e}}</style></head><body>\
-         <h1>AWS root MFA exporter</h1>\
-         <p>Version {version} (revision {revision}). Checks whether the root user of each AWS account \
-         is protected by hardware MFA (CIS AWS Foundations, Security Hub IAM.6), every {interval}.</p>\
-         <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/healthz\">Health</a></li>\
-         <li><a href=\"/readyz\">Readiness</a></li></ul>",
-        version = escape(crate::VERSION),
-        revision = escape(crate::REVISION),
-        interval = humantime::format_duration(web.poll_interval),
-    );
-    if snapshot.completed_polls == 0 {
-        html.push_str("<p>The first poll has not finished yet.</p>");
-    } else {
-        html.push_str(
-            "<h2>Accounts</h2><table><tr><th>Account</th><th>Name</th><th>Status</th>\
-             <th>Virtual MFA devices on root</th></tr>",
-        );
-        for a in &snapshot.accounts {
-            let status = a.status().as_str();
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td class=\"{status}\">{status}</td><td>{}</td></tr>",
-                escape(a.account_id.as_deref().unwrap_or("(unidentified)")),
-                escape(&a.account_name),
-                a.posture
-                    .map(|p| p.virtual_devices.to_string())
-                    .unwrap_or_else(|| "-".into()),
-            );
-        }
-        html.push_str("</table>");
-    }
-    html.push_str("</body></html>\n");
-    let mut resp = Response::new(Full::new(Bytes::from(html)));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    resp
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -375,7 +328,7 @@ mod tests {
     async fn metrics_are_served_plain_or_gzipped() {
         let exposition = Bytes::from_static(b"# HELP x y\n# TYPE x gauge\nx 1\n");
         let w = web(Snapshot {
-            compressed: crate::gzip::Prefix::compress(&exposition),
+            compressed: crate::web::compression::Precompressed::deflate(&exposition),
             exposition,
             completed_polls: 1,
             ..Snapshot::default()

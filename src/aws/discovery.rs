@@ -2,20 +2,19 @@
 //! or every active account of an AWS Organization, optionally one shard of them.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::SdkConfig;
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use tracing::{info, warn};
 
-use crate::aws::{AccountClients, ApiCallInterceptor, sdk_error};
+use super::account::AccountClients;
+use super::clients::ClientFactory;
+use super::errors::sdk_error;
+use super::role::{RoleArn, RoleCredentials};
+use super::shard::Shard;
 use crate::error::Error;
-use crate::metrics::ApiCounters;
 use crate::posture::Identity;
-use crate::role::{RoleArn, RoleCredentials};
 
 /// `ListAccounts` returns at most 20 accounts a page.
 const ACCOUNTS_PAGE_SIZE: i32 = 20;
@@ -33,55 +32,6 @@ pub struct Target {
     pub account_name: String,
     /// The clients to check it with.
     pub clients: AccountClients,
-}
-
-/// `--shard INDEX/COUNT`: this instance checks the accounts whose id hashes to INDEX.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    /// This instance's shard, from 0.
-    pub index: u32,
-    /// How many shards there are.
-    pub count: u32,
-}
-
-impl Shard {
-    /// Whether `account_id` belongs to this shard.
-    pub fn owns(&self, account_id: &str) -> bool {
-        shard_of(account_id, self.count) == self.index
-    }
-}
-
-impl FromStr for Shard {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = || format!("expected INDEX/COUNT with 0 <= INDEX < COUNT, got {s:?}");
-        let (index, count) = s.split_once('/').ok_or_else(bad)?;
-        let index: u32 = index.trim().parse().map_err(|_| bad())?;
-        let count: u32 = count.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-}
-
-impl fmt::Display for Shard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
-
-/// The shard of an account: FNV-1a of its id, modulo `count`. The hash is fixed here (not the
-/// standard library's, which may change between releases) so that replicas of different
-/// versions still split an Organization the same way.
-pub fn shard_of(account_id: &str, count: u32) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in account_id.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash % u64::from(count.max(1))) as u32
 }
 
 /// How the accounts are found.
@@ -121,8 +71,7 @@ pub struct Fleet {
 /// Makes targets from the ambient configuration.
 #[derive(Debug)]
 struct TargetMaker {
-    sdk: SdkConfig,
-    api: ApiCounters,
+    factory: ClientFactory,
     sts: aws_sdk_sts::Client,
     external_id: Option<String>,
     ambient: AccountClients,
@@ -151,7 +100,7 @@ impl TargetMaker {
             key: identity.account_id.clone(),
             identity: Some(identity),
             account_name,
-            clients: AccountClients::assumed(&self.sdk, &self.api, creds),
+            clients: AccountClients::assumed(&self.factory, creds),
         }
     }
 }
@@ -174,25 +123,18 @@ fn in_shard(shard: Option<Shard>, account_id: &str) -> bool {
 }
 
 impl Fleet {
-    /// A fleet found by `discovery` with the ambient configuration `sdk`.
+    /// A fleet found by `discovery`, reached with clients from `factory`.
     pub fn new(
-        sdk: &SdkConfig,
-        api: &ApiCounters,
+        factory: &ClientFactory,
         discovery: Discovery,
         shard: Option<Shard>,
         external_id: Option<String>,
     ) -> Fleet {
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(sdk)
-                .interceptor(ApiCallInterceptor::new(api.clone()))
-                .build(),
-        );
         let maker = TargetMaker {
-            sdk: sdk.clone(),
-            api: api.clone(),
-            sts,
+            factory: factory.clone(),
+            sts: factory.sts(None),
             external_id,
-            ambient: AccountClients::new(sdk, api),
+            ambient: AccountClients::new(factory),
         };
         match discovery {
             Discovery::Ambient => Fleet::from_targets(vec![maker.ambient(None, String::new())]),
@@ -204,11 +146,7 @@ impl Fleet {
                     .collect(),
             ),
             Discovery::Organization { role_name, refresh } => {
-                let orgs = aws_sdk_organizations::Client::from_conf(
-                    aws_sdk_organizations::config::Builder::from(sdk)
-                        .interceptor(ApiCallInterceptor::new(api.clone()))
-                        .build(),
-                );
+                let orgs = factory.organizations();
                 Fleet {
                     targets: BTreeMap::new(),
                     org: Some(Organization {
@@ -362,56 +300,6 @@ fn is_active(state: Option<&AccountState>, status: Option<&AccountStatus>) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shards_parse() {
-        assert_eq!("0/1".parse(), Ok(Shard { index: 0, count: 1 }));
-        assert_eq!("2/3".parse(), Ok(Shard { index: 2, count: 3 }));
-        for bad in ["", "1", "3/3", "0/0", "-1/2", "a/b", "1/2/3"] {
-            assert!(bad.parse::<Shard>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn shards_partition_the_accounts() {
-        let ids: Vec<String> = (0..3000u64)
-            .map(|i| format!("{:012}", 100_000_000_000 + i * 7919))
-            .collect();
-        for count in [1u32, 2, 3, 7] {
-            let mut sizes = vec![0usize; count as usize];
-            for id in &ids {
-                let owners: Vec<u32> = (0..count)
-                    .filter(|&index| Shard { index, count }.owns(id))
-                    .collect();
-                assert_eq!(owners.len(), 1, "{id} has exactly one shard of {count}");
-                sizes[owners[0] as usize] += 1;
-            }
-            let even = ids.len() / count as usize;
-            for size in sizes {
-                assert!(
-                    size.abs_diff(even) < even / 5 + 10,
-                    "uneven {count} shards: {size} vs {even}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_hash_is_stable() {
-        // Replicas of different versions must agree: these values may never change.
-        assert_eq!(
-            shard_of("123456789012", 1_000_003),
-            shard_of("123456789012", 1_000_003)
-        );
-        assert_eq!(
-            shard_of("", u32::MAX),
-            (0xcbf2_9ce4_8422_2325u64 % u64::from(u32::MAX)) as u32
-        );
-        assert_eq!(
-            shard_of("a", 1 << 31),
-            (0xaf63_dc4c_8601_ec8cu64 % (1u64 << 31)) as u32
-        );
-    }
 
     #[test]
     fn only_active_accounts_are_checked() {

@@ -170,7 +170,7 @@ mod tests {
     fn the_fake_hash_is_a_valid_bcrypt_hash_of_the_given_cost() {
         for cost in [4, 10, 12] {
             let hash = fake_hash(cost);
-            assert_eq!(crate::webconfig::bcrypt_cost(&hash), Some(cost));
+            assert_eq!(crate::web::config::bcrypt_cost(&hash), Some(cost));
             assert_eq!(bcrypt::verify("anything", &hash).ok(), Some(false));
         }
     }

@@ -7,19 +7,21 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use prometheus::{Gauge, IntCounterVec, Opts, Registry};
 use tracing::{error, info};
 
-use crate::auth::{self, Authenticator};
+use super::auth::{self, Authenticator};
+use super::config::WebConfig;
+use super::ratelimit::Bucket;
+use super::tls;
 use crate::error::Error;
-use crate::tls;
-use crate::webconfig::{RateLimit, WebConfig};
+use crate::unix_now;
 
 /// The configuration in force, with what was built from it.
 #[derive(Debug)]
-pub struct Active {
+pub struct InForce {
     /// The validated configuration.
     pub config: WebConfig,
     /// The TLS server configuration, when TLS is on.
@@ -31,9 +33,9 @@ pub struct Active {
     limiter: Option<Mutex<Bucket>>,
 }
 
-impl Active {
-    fn load(path: &Path, text: Vec<u8>) -> Result<Active, Error> {
-        let invalid = |err: crate::webconfig::Invalid| Error::WebConfig {
+impl InForce {
+    fn load(path: &Path, text: Vec<u8>) -> Result<InForce, Error> {
+        let invalid = |err: super::Invalid| Error::WebConfig {
             path: path.to_owned(),
             reason: err.to_string(),
         };
@@ -56,7 +58,7 @@ impl Active {
         };
         let fake_hash = auth::fake_hash(config.max_cost().unwrap_or(10));
         let limiter = config.rate_limit.map(|l| Mutex::new(Bucket::new(l)));
-        Ok(Active {
+        Ok(InForce {
             config,
             tls,
             fake_hash,
@@ -86,27 +88,27 @@ impl Active {
 
 /// The web configuration file, watched for changes.
 #[derive(Debug)]
-pub struct WebGuard {
+pub struct ConfigWatcher {
     path: PathBuf,
-    active: Mutex<Arc<Active>>,
+    active: Mutex<Arc<InForce>>,
     last_failure: Mutex<Option<String>>,
     /// Checks basic authentication credentials.
     pub auth: Authenticator,
-    metrics: GuardMetrics,
+    metrics: ReloadMetrics,
 }
 
 /// The guard's own metrics: reloads and refused requests.
 #[derive(Debug, Clone)]
-pub struct GuardMetrics {
+pub struct ReloadMetrics {
     reload_ok: Gauge,
     reload_time: Gauge,
     /// Requests and connections refused, by reason.
     pub rejected: IntCounterVec,
 }
 
-impl GuardMetrics {
+impl ReloadMetrics {
     /// Registers the metrics in `registry`, the one read afresh for every scrape.
-    pub fn register(registry: &Registry) -> GuardMetrics {
+    pub fn register(registry: &Registry) -> ReloadMetrics {
         let ns = crate::metrics::SELF_NAMESPACE;
         let reload_ok = Gauge::new(
             format!("{ns}_web_config_last_reload_successful"),
@@ -136,7 +138,7 @@ impl GuardMetrics {
         ] {
             registry.register(c).expect("unique metric names");
         }
-        GuardMetrics {
+        ReloadMetrics {
             reload_ok,
             reload_time,
             rejected,
@@ -144,17 +146,17 @@ impl GuardMetrics {
     }
 }
 
-impl WebGuard {
+impl ConfigWatcher {
     /// Loads the file; an unreadable or invalid file is an error naming the offending key.
-    pub fn load(path: &Path, metrics: GuardMetrics) -> Result<WebGuard, Error> {
+    pub fn load(path: &Path, metrics: ReloadMetrics) -> Result<ConfigWatcher, Error> {
         let text = std::fs::read(path).map_err(|err| Error::WebConfig {
             path: path.to_owned(),
             reason: format!("cannot read: {err}"),
         })?;
-        let active = Active::load(path, text)?;
+        let active = InForce::load(path, text)?;
         metrics.reload_ok.set(1.0);
         metrics.reload_time.set(unix_now());
-        Ok(WebGuard {
+        Ok(ConfigWatcher {
             path: path.to_owned(),
             active: Mutex::new(Arc::new(active)),
             last_failure: Mutex::new(None),
@@ -168,9 +170,19 @@ impl WebGuard {
         self.metrics.rejected.with_label_values(&[reason]).inc();
     }
 
-    /// The configuration in force, reloaded first if the file (and, for a new connection, the
-    /// certificate files) changed.
-    pub fn current(&self, new_connection: bool) -> Arc<Active> {
+    /// The configuration for a new connection: reloaded first if the file or the certificate
+    /// files it names changed.
+    pub fn for_connection(&self) -> Arc<InForce> {
+        self.current(true)
+    }
+
+    /// The configuration for a request: reloaded first if the file changed. Certificates
+    /// matter only to handshakes, so they are not compared here.
+    pub fn for_request(&self) -> Arc<InForce> {
+        self.current(false)
+    }
+
+    fn current(&self, new_connection: bool) -> Arc<InForce> {
         let active = self.lock().clone();
         let text = match std::fs::read(&self.path) {
             Ok(text) => text,
@@ -182,7 +194,7 @@ impl WebGuard {
         if text == active.text && !(new_connection && active.files_changed()) {
             return active;
         }
-        match Active::load(&self.path, text) {
+        match InForce::load(&self.path, text) {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
                 *self.lock() = fresh.clone();
@@ -211,72 +223,11 @@ impl WebGuard {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Arc<Active>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Arc<InForce>> {
         self.active.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, Option<String>> {
         self.last_failure.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// A token bucket, refilled continuously.
-#[derive(Debug)]
-struct Bucket {
-    limit: RateLimit,
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(limit: RateLimit) -> Bucket {
-        Bucket {
-            limit,
-            tokens: f64::from(limit.burst),
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.at);
-        self.at = now;
-        let per_token = self.limit.interval.max(Duration::from_nanos(1));
-        self.tokens = (self.tokens + elapsed.as_secs_f64() / per_token.as_secs_f64())
-            .min(f64::from(self.limit.burst));
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bucket_allows_a_burst_then_one_per_interval() {
-        let mut bucket = Bucket::new(RateLimit {
-            burst: 3,
-            interval: Duration::from_secs(1),
-        });
-        let t0 = bucket.at;
-        let taken: Vec<bool> = (0..4).map(|_| bucket.take(t0)).collect();
-        assert_eq!(taken, [true, true, true, false]);
-        assert!(!bucket.take(t0 + Duration::from_millis(500)));
-        assert!(bucket.take(t0 + Duration::from_millis(1000)));
-        assert!(!bucket.take(t0 + Duration::from_millis(1100)));
-        // Idle time refills up to the burst, not beyond.
-        let later = t0 + Duration::from_secs(60);
-        let taken: Vec<bool> = (0..4).map(|_| bucket.take(later)).collect();
-        assert_eq!(taken, [true, true, true, false]);
     }
 }
