@@ -48,9 +48,10 @@ debian:
 	  echo "missing Debian packages: run 'sudo apt-get install $(PACKAGES)' and try again" >&2; exit 1; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(PACKAGES)
 
-lint: ## Formatting and clippy, as CI runs them.
+lint: ## Formatting, clippy and rustdoc, as CI runs them; any warning fails.
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --locked
 
 fuzz: ## Run every cargo fuzz target for FUZZ_SECONDS each (needs cargo-fuzz).
 	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
