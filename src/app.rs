@@ -12,6 +12,7 @@ use crate::config::{Cli, Output};
 use crate::error::Error;
 use crate::metrics::ExporterMetrics;
 use crate::poller::Poller;
+use crate::posture::Control;
 use crate::report;
 use crate::web::reload::{ConfigWatcher, ReloadMetrics};
 use crate::web::server::{self, Web};
@@ -30,17 +31,17 @@ async fn fleet(cli: &Cli, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
 }
 
 /// Polls once and prints the result; returns the process exit code.
-pub async fn check(cli: &Cli, output: Output) -> Result<u8, Error> {
+pub async fn check(cli: &Cli, output: Output, controls: &[Control]) -> Result<u8, Error> {
     let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
     let fleet = fleet(cli, &metrics).await?;
     let (mut poller, _) = Poller::new(fleet, cli.poll.concurrency.into(), metrics);
     let snapshot = poller.poll_once().await;
     let out = match output {
-        Output::Table => report::table(&snapshot.accounts),
-        Output::Json => report::json(&snapshot.accounts),
+        Output::Table => report::table(&snapshot.accounts, controls),
+        Output::Json => report::json(&snapshot.accounts, controls),
     };
     print!("{out}");
-    Ok(report::Totals::of(&snapshot.accounts).exit_code())
+    Ok(report::Totals::of(&snapshot.accounts, controls).exit_code())
 }
 
 /// Loads `--web.config.file`, if given; a bad file stops the exporter before it serves.
@@ -66,6 +67,7 @@ pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
 /// Serves metrics until SIGINT or SIGTERM.
 pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
     let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
+    metrics.set_poll_interval(cli.poll.interval);
     let guard = web_config(cli, &metrics)?;
     let fleet = fleet(cli, &metrics).await?;
     let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());

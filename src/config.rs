@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::aws::discovery::Discovery;
 use crate::aws::role::RoleArn;
 use crate::aws::shard::Shard;
+use crate::posture::Control;
 
 /// The default listen port. The Prometheus port registry's 9100-9999 range is fully allocated,
 /// so this sits outside it and away from Zabbix (10050/10051) and the kubelet (10250-10259).
@@ -163,12 +164,22 @@ fn parse_role_name(s: &str) -> Result<String, String> {
 /// The subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Poll once, print the result and exit: 0 all compliant or not applicable, 1 any
-    /// non-compliant, 2 none non-compliant but some could not be checked.
+    /// Poll once, print the result and exit: 0 no selected control failed, 1 a selected
+    /// control failed for some account, 2 none failed but some account could not be checked.
     Check {
         /// How to print the result.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+
+        /// The controls that decide the status and the exit code (comma-separated): IAM.4 no
+        /// root access keys, IAM.6 hardware MFA on root, IAM.9 MFA on root.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "IAM.4,IAM.6,IAM.9",
+            value_name = "IDS"
+        )]
+        controls: Vec<Control>,
     },
 }
 
@@ -388,9 +399,17 @@ mod tests {
         assert!(matches!(
             cli.command,
             Some(Command::Check {
-                output: Output::Json
-            })
+                output: Output::Json,
+                ref controls,
+            }) if controls[..] == Control::ALL
         ));
+        let narrowed = Cli::try_parse_from(["x", "check", "--controls", "IAM.6,iam.9"]).unwrap();
+        assert!(matches!(
+            narrowed.command,
+            Some(Command::Check { ref controls, .. })
+                if controls[..] == [Control::Iam6, Control::Iam9]
+        ));
+        assert!(Cli::try_parse_from(["x", "check", "--controls", "IAM.5"]).is_err());
         assert_eq!(cli.poll.timeout, Duration::from_secs(3));
         assert!(Cli::try_parse_from(["x", "--poll.interval", "0s"]).is_err());
     }

@@ -25,6 +25,18 @@ pub enum Error {
         /// What was missing.
         what: String,
     },
+    /// A paged listing could not be trusted to end: a marker came back twice, or it ran past
+    /// the page cap. Its code says which (`pagination_loop`, `page_limit`, or
+    /// `incomplete_response` for a truncated page without a marker).
+    #[error("incomplete listing from {operation}: {what}")]
+    Paging {
+        /// The API operation whose listing was cut off.
+        operation: &'static str,
+        /// The bounded code.
+        code: &'static str,
+        /// What went wrong.
+        what: String,
+    },
     /// The configuration is unusable (for example an unreadable role ARN file).
     #[error("{0}")]
     Config(String),
@@ -58,6 +70,7 @@ impl Error {
         match self {
             Error::Aws { code, .. } => code,
             Error::Incomplete { .. } => "incomplete_response",
+            Error::Paging { code, .. } => code,
             Error::Config(_) | Error::WebConfig { .. } | Error::Bind { .. } | Error::Http(_) => {
                 "internal"
             }

@@ -42,8 +42,8 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run(cli: Cli) -> anyhow::Result<u8> {
-    if let Some(Command::Check { output }) = cli.command {
-        return Ok(app::check(&cli, output).await?);
+    if let Some(Command::Check { output, controls }) = &cli.command {
+        return Ok(app::check(&cli, *output, controls).await?);
     }
     let listener = app::bind(&cli).await?;
     app::serve(&cli, listener).await?;

@@ -1,12 +1,15 @@
 //! Metric names, the exporter's own long-lived metrics, and the exposition of a poll's snapshot.
 //!
-//! Per-account series are rebuilt from scratch for every poll, so an account that is no longer
-//! watched simply disappears; the exporter's own counters live for the whole process.
+//! Per-account series are rebuilt from scratch for every poll and encoded once, so an account
+//! that is no longer watched simply disappears; the exporter's own metrics (build information,
+//! API counters, discovery, reloads, `process_*`) live for the whole process and are encoded
+//! for every scrape, so they are there before the first poll ends and never stale.
 
 use bytes::Bytes;
 use prometheus::core::Collector;
 use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
+use crate::posture::{Control, Verdict};
 use crate::snapshot::AccountView;
 
 /// The prefix of every metric about an account's root user.
@@ -61,6 +64,7 @@ pub struct ExporterMetrics {
     /// The AWS API call counters.
     pub api: ApiCounters,
     poll_duration: Gauge,
+    poll_interval: Gauge,
     accounts: Gauge,
     discovery: GaugeVec,
 }
@@ -72,9 +76,7 @@ impl ExporterMetrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 format!("{SELF_NAMESPACE}_api_requests_total"),
-                format!(
-                    "AWS API requests sent, retries included, by service and operation. {CACHED}"
-                ),
+                "AWS API requests sent, retries included, by service and operation.",
             ),
             &["service", "operation"],
         )
@@ -82,16 +84,19 @@ impl ExporterMetrics {
         let errors = IntCounterVec::new(
             Opts::new(
                 format!("{SELF_NAMESPACE}_api_errors_total"),
-                format!(
-                    "Failed AWS API attempts, retried ones included, by service, operation and a bounded error code. {CACHED}"
-                ),
+                "Failed AWS API attempts, retried ones included, by service, operation and a bounded error code.",
             ),
             &["service", "operation", "code"],
         )
         .expect("valid metric");
         let poll_duration = Gauge::new(
             format!("{SELF_NAMESPACE}_poll_duration_seconds"),
-            format!("How long the last full poll of every account took. {CACHED}"),
+            "How long the last full poll of every account took.",
+        )
+        .expect("valid metric");
+        let poll_interval = Gauge::new(
+            format!("{SELF_NAMESPACE}_poll_interval_seconds"),
+            "How often every account is checked (--poll.interval); alerts on stale checks derive their threshold from it.",
         )
         .expect("valid metric");
         let build_info = GaugeVec::new(
@@ -105,14 +110,14 @@ impl ExporterMetrics {
         build_info.with_label_values(&[version, revision]).set(1.0);
         let accounts = Gauge::new(
             format!("{SELF_NAMESPACE}_accounts"),
-            format!("Accounts this instance checks (after discovery and sharding). {CACHED}"),
+            "Accounts this instance checks (after discovery and sharding).",
         )
         .expect("valid metric");
         // Label-less, but a vector: the series exists only in Organization mode.
         let discovery = GaugeVec::new(
             Opts::new(
                 format!("{SELF_NAMESPACE}_discovery_success"),
-                format!("1 if the last listing of the Organization's accounts succeeded. {CACHED}"),
+                "1 if the last listing of the Organization's accounts succeeded (Organization mode only).",
             ),
             &[],
         )
@@ -121,6 +126,7 @@ impl ExporterMetrics {
             Box::new(requests.clone()) as Box<dyn Collector>,
             Box::new(errors.clone()),
             Box::new(poll_duration.clone()),
+            Box::new(poll_interval.clone()),
             Box::new(build_info),
             Box::new(accounts.clone()),
             Box::new(discovery.clone()),
@@ -141,9 +147,15 @@ impl ExporterMetrics {
             process,
             api: ApiCounters { requests, errors },
             poll_duration,
+            poll_interval,
             accounts,
             discovery,
         }
+    }
+
+    /// Records the poll interval (`--poll.interval`).
+    pub fn set_poll_interval(&self, interval: std::time::Duration) {
+        self.poll_interval.set(interval.as_secs_f64());
     }
 
     /// Records how long the last full poll took.
@@ -161,24 +173,22 @@ impl ExporterMetrics {
         }
     }
 
-    /// Encodes the account series of one poll together with the exporter's own metrics.
-    pub fn encode_snapshot(&self, accounts: &[AccountView]) -> Bytes {
-        let per_poll = account_registry(accounts);
-        let mut families = per_poll.gather();
-        families.extend(self.registry.gather());
-        families.sort_by(|a, b| a.name().cmp(b.name()));
-        encode(&families)
+    /// Encodes the account series of one poll (once per poll).
+    pub fn encode_posture(&self, accounts: &[AccountView]) -> Bytes {
+        encode(&account_registry(accounts).gather())
     }
 
-    /// The registry read afresh for every scrape, for metrics that change between polls.
+    /// The registry of the exporter's own metrics, encoded for every scrape; other parts of
+    /// the exporter (the web configuration's reloads) register theirs here.
     pub fn per_scrape(&self) -> &Registry {
-        &self.process
+        &self.registry
     }
 
-    /// Encodes the `process_*` metrics, and the others of [`Self::per_scrape`], which are read
-    /// fresh for every scrape.
-    pub fn encode_process(&self) -> Bytes {
-        encode(&self.process.gather())
+    /// Encodes the exporter's own metrics and the `process_*` series, as they are now.
+    pub fn encode_per_scrape(&self) -> Bytes {
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
+        encode(&families)
     }
 }
 
@@ -219,7 +229,7 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
     let hardware = gauge_vec(
         &r,
         "mfa_hardware",
-        "1 if root MFA is enabled and no virtual MFA device is assigned to the root user (CIS IAM.6).",
+        "1 if root MFA is enabled and no virtual MFA device is assigned to the root user (Security Hub IAM.6, CIS 1.6).",
         id,
     );
     let virtual_devices = gauge_vec(
@@ -254,9 +264,15 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
     );
     let timestamp = gauge_vec(
         &r,
-        "check_timestamp_seconds",
+        "last_successful_check_timestamp_seconds",
         "Unix time of the last successful check of this account.",
         id,
+    );
+    let control = gauge_vec(
+        &r,
+        "control_status",
+        "Verdict of each AWS Security Hub control on the root user, one series per status, exactly one of them 1: IAM.4 no root access keys (CIS 1.4), IAM.6 hardware MFA (CIS 1.6), IAM.9 MFA (CIS 1.5). Kept from the last successful check.",
+        &["account_id", "control", "status"],
     );
 
     for a in accounts {
@@ -284,6 +300,14 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
             credentials
                 .with_label_values(labels)
                 .set(flag(p.credentials_present));
+            for c in Control::ALL {
+                let verdict = p.verdict(c);
+                for status in Verdict::ALL {
+                    control
+                        .with_label_values(&[account, c.id(), status.as_str()])
+                        .set(flag(verdict == status));
+                }
+            }
         }
     }
     r
@@ -300,6 +324,7 @@ mod tests {
 
     fn golden_accounts() -> Vec<AccountView> {
         let virt = Posture {
+            root_user: true,
             mfa_enabled: true,
             hardware: false,
             virtual_devices: 1,
@@ -340,8 +365,12 @@ mod tests {
         m.api.request("iam", "GetAccountSummary");
         m.api.error("iam", "GetAccountSummary", "Throttling");
         m.set_poll_duration(0.25);
+        m.set_poll_interval(std::time::Duration::from_secs(300));
         m.set_fleet(3, Some(true));
-        let got = String::from_utf8(m.encode_snapshot(&golden_accounts()).to_vec()).unwrap();
+        // As a scrape serves it, less the process_* series, which change by the second.
+        let mut got = m.encode_posture(&golden_accounts()).to_vec();
+        got.extend_from_slice(&encode(&m.registry.gather()));
+        let got = String::from_utf8(got).unwrap();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, &got).unwrap();
@@ -356,7 +385,8 @@ mod tests {
     #[test]
     fn no_sample_has_a_timestamp() {
         let m = ExporterMetrics::new("v", "r");
-        let text = String::from_utf8(m.encode_snapshot(&golden_accounts()).to_vec()).unwrap();
+        let mut text = String::from_utf8(m.encode_posture(&golden_accounts()).to_vec()).unwrap();
+        text.push_str(std::str::from_utf8(&m.encode_per_scrape()).unwrap());
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let after_labels = line.rsplit('}').next().unwrap();
             assert_eq!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::aws::account::Outcome;
 use crate::aws::discovery::{Fleet, Target};
@@ -62,7 +62,10 @@ impl Poller {
     /// and publishes the snapshot.
     pub async fn poll(&mut self, spread: Duration) -> Arc<Snapshot> {
         let started = Instant::now();
-        self.fleet.refresh_if_due().await;
+        if let Err(err) = self.fleet.refresh_if_due().await {
+            warn!(code = err.code(), error = %err,
+                  "listing the Organization's accounts failed; keeping the previous list");
+        }
         let targets = self.fleet.targets();
         // Accounts that left the Organization or this shard disappear with their series.
         let keys: BTreeSet<&str> = targets.iter().map(|t| t.key.as_str()).collect();
@@ -105,18 +108,27 @@ impl Poller {
         self.completed_polls += 1;
         let accounts: Vec<AccountView> = self.state.values().cloned().collect();
         let failed = accounts.iter().filter(|a| !a.last_check_ok).count();
-        info!(
-            accounts = accounts.len(),
-            failed,
-            duration_seconds = (elapsed * 1000.0).round() / 1000.0,
-            "poll finished"
-        );
-        let exposition = self.metrics.encode_snapshot(&accounts);
+        if self.fleet.discovered() {
+            info!(
+                accounts = accounts.len(),
+                failed,
+                duration_seconds = (elapsed * 1000.0).round() / 1000.0,
+                "poll finished"
+            );
+        } else {
+            // Silence is never compliance: an exporter that could not list its accounts says
+            // so on every poll, and stays unready.
+            error!(
+                "poll finished without any account: the Organization's accounts have never been listed"
+            );
+        }
+        let exposition = self.metrics.encode_posture(&accounts);
         let snapshot = Arc::new(Snapshot {
             compressed: Precompressed::deflate(&exposition),
             exposition,
             accounts,
             completed_polls: self.completed_polls,
+            discovered: self.fleet.discovered(),
         });
         self.publish.send_replace(snapshot.clone());
         snapshot

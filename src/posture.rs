@@ -1,9 +1,12 @@
 //! The compliance decision: a pure function of the AWS answers, free of I/O.
 //!
-//! It follows CIS AWS Foundations "Ensure hardware MFA is enabled for the root user account"
-//! (Security Hub IAM.6, AWS Config `root-account-hardware-mfa-enabled`): the root user has MFA,
-//! and no *virtual* MFA device is assigned to it. FIDO keys, passkeys and hardware TOTP tokens
-//! never appear in the virtual device list, so this is the most a non-root caller can know.
+//! Three AWS Security Hub controls about the root user get a verdict each:
+//! - IAM.6 (CIS AWS Foundations 1.6, AWS Config `root-account-hardware-mfa-enabled`): the root
+//!   user has MFA, and no *virtual* MFA device is assigned to it. FIDO keys, passkeys and
+//!   hardware TOTP tokens never appear in the virtual device list, so this is the most a
+//!   non-root caller can know.
+//! - IAM.9 (CIS 1.5, `root-account-mfa-enabled`): the root user has MFA of any kind.
+//! - IAM.4 (CIS 1.4, `iam-root-access-key-check`): the root user has no access keys.
 
 use serde::Serialize;
 
@@ -74,19 +77,98 @@ pub struct VirtualDevice {
     pub user_arn: Option<String>,
 }
 
-/// Where an account stands against the control: the one answer that `check`, its JSON and the
-/// landing page give.
+/// A Security Hub control about the root user that the exporter gives a verdict on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Control {
+    /// IAM.4 (CIS 1.4): the root user has no access keys.
+    Iam4,
+    /// IAM.6 (CIS 1.6): the root user has hardware MFA, and no virtual device.
+    Iam6,
+    /// IAM.9 (CIS 1.5): the root user has MFA.
+    Iam9,
+}
+
+impl Control {
+    /// Every control, in the order they are reported.
+    pub const ALL: [Control; 3] = [Control::Iam4, Control::Iam6, Control::Iam9];
+
+    /// The Security Hub control id, as the `control` label and `check --controls` spell it.
+    pub fn id(self) -> &'static str {
+        match self {
+            Control::Iam4 => "IAM.4",
+            Control::Iam6 => "IAM.6",
+            Control::Iam9 => "IAM.9",
+        }
+    }
+
+    /// What the control asks, in a few words.
+    pub fn title(self) -> &'static str {
+        match self {
+            Control::Iam4 => "no root access keys",
+            Control::Iam6 => "hardware MFA on root",
+            Control::Iam9 => "MFA on root",
+        }
+    }
+}
+
+impl std::fmt::Display for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::str::FromStr for Control {
+    type Err = String;
+
+    /// Reads a control id, case-insensitively (`IAM.6`, `iam.6`).
+    fn from_str(s: &str) -> Result<Control, String> {
+        Control::ALL
+            .into_iter()
+            .find(|c| c.id().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown control {s:?} (expected IAM.4, IAM.6 or IAM.9)"))
+    }
+}
+
+/// A control's verdict for one account, as Security Hub reports findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Root has MFA and none of it is virtual.
-    Compliant,
-    /// Root credentials exist and root MFA is missing or virtual.
-    NonCompliant,
-    /// There are no root credentials (centralized root access) or no root user (GovCloud).
+pub enum Verdict {
+    /// The account meets the control.
+    Passed,
+    /// The account does not meet the control.
+    Failed,
+    /// The control does not apply: no root user, or (for the MFA controls) no root credentials.
     NotApplicable,
+}
+
+impl Verdict {
+    /// Every verdict, in the order the `status` label values are exported.
+    pub const ALL: [Verdict; 3] = [Verdict::Passed, Verdict::Failed, Verdict::NotApplicable];
+
+    /// The value of the `status` label and of JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::NotApplicable => "not_applicable",
+        }
+    }
+}
+
+/// Where an account stands against the selected controls: the one answer that `check`, its
+/// JSON and the landing page give for an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// At least one selected control failed. (First, so that sorting puts the worst first.)
+    NonCompliant,
     /// The last check failed, so where the account stands now is not known.
     Error,
+    /// No selected control failed.
+    Compliant,
+    /// The root user has no credentials at all (centralized root access), or there is no root
+    /// user (GovCloud): nothing to protect.
+    NotApplicable,
 }
 
 impl Status {
@@ -104,6 +186,8 @@ impl Status {
 /// The observed root-user posture of one account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Posture {
+    /// The account has a root user (GovCloud accounts have none).
+    pub root_user: bool,
     /// The root user has at least one MFA device.
     pub mfa_enabled: bool,
     /// MFA is enabled and no virtual device is assigned to root.
@@ -119,6 +203,7 @@ pub struct Posture {
 impl Posture {
     /// The posture of an account with no root user at all.
     pub const NO_ROOT_USER: Posture = Posture {
+        root_user: false,
         mfa_enabled: false,
         hardware: false,
         virtual_devices: 0,
@@ -126,14 +211,33 @@ impl Posture {
         credentials_present: false,
     };
 
-    /// Where an account with this observed posture stands (never [`Status::Error`]).
-    pub fn status(&self) -> Status {
-        if !self.credentials_present {
-            Status::NotApplicable
-        } else if self.hardware {
-            Status::Compliant
-        } else {
+    /// The verdict of `control` for this posture.
+    ///
+    /// The MFA controls do not apply where root has no credentials (nobody can sign in as
+    /// root, so MFA protects nothing: AWS Config answers NOT_APPLICABLE too); IAM.4 applies to
+    /// every root user, and passes where there are no keys.
+    pub fn verdict(&self, control: Control) -> Verdict {
+        let passed_if = |ok: bool| if ok { Verdict::Passed } else { Verdict::Failed };
+        match control {
+            _ if !self.root_user => Verdict::NotApplicable,
+            Control::Iam4 => passed_if(!self.access_keys_present),
+            _ if !self.credentials_present => Verdict::NotApplicable,
+            Control::Iam6 => passed_if(self.hardware),
+            Control::Iam9 => passed_if(self.mfa_enabled),
+        }
+    }
+
+    /// Where an account with this observed posture stands against `controls` (never
+    /// [`Status::Error`]): non-compliant if any failed; not applicable where root has no
+    /// credentials or none of them applies; compliant otherwise.
+    pub fn status(&self, controls: &[Control]) -> Status {
+        let verdicts = || controls.iter().map(|c| self.verdict(*c));
+        if verdicts().any(|v| v == Verdict::Failed) {
             Status::NonCompliant
+        } else if !self.credentials_present || verdicts().all(|v| v == Verdict::NotApplicable) {
+            Status::NotApplicable
+        } else {
+            Status::Compliant
         }
     }
 }
@@ -147,6 +251,16 @@ pub enum Undecidable {
     /// MFA is enabled but the virtual devices were not listed in full.
     #[error("MFA is enabled but the virtual MFA devices were not listed")]
     DevicesNotListed,
+}
+
+impl Undecidable {
+    /// The API operation whose answer was missing, so that the error names the right call.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Undecidable::MissingMfaEnabled => "GetAccountSummary",
+            Undecidable::DevicesNotListed => "ListVirtualMFADevices",
+        }
+    }
 }
 
 /// Decides the root posture from the answers of STS and IAM.
@@ -183,6 +297,7 @@ pub fn decide(
         || present(summary.password_present)
         || present(summary.signing_certificates_present);
     Ok(Posture {
+        root_user: true,
         mfa_enabled,
         hardware: mfa_enabled && virtual_devices == 0,
         virtual_devices,
@@ -250,12 +365,14 @@ mod tests {
         summary: Summary,
         devices: Option<Vec<VirtualDevice>>,
         want: Result<(bool, bool, u32, bool, bool), Undecidable>,
-        compliance: Option<Status>,
+        /// IAM.4, IAM.6 and IAM.9, then the status over all three.
+        verdicts: Option<([Verdict; 3], Status)>,
     }
 
     #[test]
     fn decision_table() {
         use Status::*;
+        use Verdict::{Failed, NotApplicable as Na, Passed};
         let many_users_then_root: Vec<VirtualDevice> = (0..250)
             .map(user_device)
             .chain([root_device("aws", "my-yubikey-backup-phone")])
@@ -267,7 +384,7 @@ mod tests {
                 summary: usual(0),
                 devices: None,
                 want: Ok((false, false, 0, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Failed], NonCompliant)),
             },
             Case {
                 name: "hardware MFA: enabled and no virtual device at all",
@@ -275,7 +392,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![]),
                 want: Ok((true, true, 0, false, true)),
-                compliance: Some(Compliant),
+                verdicts: Some(([Passed, Passed, Passed], Compliant)),
             },
             Case {
                 name: "legacy root-account-mfa-device assigned to root",
@@ -283,7 +400,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![root_device("aws", "root-account-mfa-device")]),
                 want: Ok((true, false, 1, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Passed], NonCompliant)),
             },
             Case {
                 name: "root device with any name is found by its user ARN",
@@ -291,7 +408,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![root_device("aws", "phone")]),
                 want: Ok((true, false, 1, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Passed], NonCompliant)),
             },
             Case {
                 name: "root device on the last page behind 250 user devices",
@@ -299,7 +416,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(many_users_then_root),
                 want: Ok((true, false, 1, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Passed], NonCompliant)),
             },
             Case {
                 name: "decoy user rootadmin owns a device named root-account-mfa-device",
@@ -310,7 +427,7 @@ mod tests {
                     Some(&format!("arn:aws:iam::{ACCOUNT}:user/rootadmin")),
                 )]),
                 want: Ok((true, true, 0, false, true)),
-                compliance: Some(Compliant),
+                verdicts: Some(([Passed, Passed, Passed], Compliant)),
             },
             Case {
                 name: "a user path ending in root is not the root user",
@@ -321,7 +438,7 @@ mod tests {
                     Some(&format!("arn:aws:iam::{ACCOUNT}:user/root")),
                 )]),
                 want: Ok((true, true, 0, false, true)),
-                compliance: Some(Compliant),
+                verdicts: Some(([Passed, Passed, Passed], Compliant)),
             },
             Case {
                 name: "another account's root is not this root",
@@ -329,7 +446,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![device("x", Some("arn:aws:iam::999999999999:root"))]),
                 want: Ok((true, true, 0, false, true)),
-                compliance: Some(Compliant),
+                verdicts: Some(([Passed, Passed, Passed], Compliant)),
             },
             Case {
                 name: "devices with no user (unassigned) are not root's",
@@ -337,7 +454,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![device("spare", None), device("spare2", None)]),
                 want: Ok((true, true, 0, false, true)),
-                compliance: Some(Compliant),
+                verdicts: Some(([Passed, Passed, Passed], Compliant)),
             },
             Case {
                 name: "both a virtual and a hardware device: non-compliant",
@@ -345,7 +462,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![root_device("aws", "phone"), user_device(1)]),
                 want: Ok((true, false, 1, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Passed], NonCompliant)),
             },
             Case {
                 name: "two virtual devices on root are counted",
@@ -353,7 +470,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![root_device("aws", "a"), root_device("aws", "b")]),
                 want: Ok((true, false, 2, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Passed], NonCompliant)),
             },
             Case {
                 name: "no root credentials at all: not applicable",
@@ -361,7 +478,7 @@ mod tests {
                 summary: summary(Some(0), Some(0), Some(0), Some(0)),
                 devices: None,
                 want: Ok((false, false, 0, false, false)),
-                compliance: Some(NotApplicable),
+                verdicts: Some(([Passed, Na, Na], NotApplicable)),
             },
             Case {
                 name: "access keys but no password: credentials present",
@@ -369,7 +486,7 @@ mod tests {
                 summary: summary(Some(0), Some(1), Some(0), Some(0)),
                 devices: None,
                 want: Ok((false, false, 0, true, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Failed, Failed, Failed], NonCompliant)),
             },
             Case {
                 name: "signing certificate only: credentials present",
@@ -377,7 +494,7 @@ mod tests {
                 summary: summary(Some(0), Some(0), Some(1), Some(0)),
                 devices: None,
                 want: Ok((false, false, 0, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Failed], NonCompliant)),
             },
             Case {
                 name: "password key missing (older IAM): unknown counts as present",
@@ -385,7 +502,7 @@ mod tests {
                 summary: summary(Some(0), Some(0), Some(0), None),
                 devices: None,
                 want: Ok((false, false, 0, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Failed], NonCompliant)),
             },
             Case {
                 name: "access keys key missing: unknown counts as present",
@@ -393,7 +510,7 @@ mod tests {
                 summary: summary(Some(1), None, Some(0), Some(0)),
                 devices: Some(vec![]),
                 want: Ok((true, true, 0, true, true)),
-                compliance: Some(Compliant),
+                verdicts: Some(([Failed, Passed, Passed], NonCompliant)),
             },
             Case {
                 name: "certificates key missing: unknown counts as present",
@@ -401,7 +518,7 @@ mod tests {
                 summary: summary(Some(0), Some(0), None, Some(0)),
                 devices: None,
                 want: Ok((false, false, 0, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Failed], NonCompliant)),
             },
             Case {
                 name: "AccountMFAEnabled missing: cannot decide",
@@ -409,7 +526,7 @@ mod tests {
                 summary: summary(None, Some(0), Some(0), Some(1)),
                 devices: Some(vec![]),
                 want: Err(Undecidable::MissingMfaEnabled),
-                compliance: None,
+                verdicts: None,
             },
             Case {
                 name: "MFA enabled but devices not listed: cannot decide",
@@ -417,7 +534,7 @@ mod tests {
                 summary: usual(1),
                 devices: None,
                 want: Err(Undecidable::DevicesNotListed),
-                compliance: None,
+                verdicts: None,
             },
             Case {
                 name: "China partition root device",
@@ -425,7 +542,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![root_device("aws-cn", "root-account-mfa-device")]),
                 want: Ok((true, false, 1, false, true)),
-                compliance: Some(NonCompliant),
+                verdicts: Some(([Passed, Failed, Passed], NonCompliant)),
             },
             Case {
                 name: "China partition: an aws-partition root ARN does not match",
@@ -433,7 +550,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![root_device("aws", "root-account-mfa-device")]),
                 want: Ok((true, true, 0, false, true)),
-                compliance: Some(Compliant),
+                verdicts: Some(([Passed, Passed, Passed], Compliant)),
             },
             Case {
                 name: "China partition hardware",
@@ -441,7 +558,7 @@ mod tests {
                 summary: usual(1),
                 devices: Some(vec![]),
                 want: Ok((true, true, 0, false, true)),
-                compliance: Some(Compliant),
+                verdicts: Some(([Passed, Passed, Passed], Compliant)),
             },
             Case {
                 name: "GovCloud has no root user: not applicable whatever IAM says",
@@ -449,7 +566,7 @@ mod tests {
                 summary: Summary::default(),
                 devices: None,
                 want: Ok((false, false, 0, false, false)),
-                compliance: Some(NotApplicable),
+                verdicts: Some(([Na, Na, Na], NotApplicable)),
             },
         ];
 
@@ -466,12 +583,61 @@ mod tests {
                 )
             });
             assert_eq!(got_tuple, case.want.clone(), "{}", case.name);
-            assert_eq!(
-                got.ok().map(|p| p.status()),
-                case.compliance,
-                "{}",
-                case.name
-            );
+            let verdicts = got
+                .ok()
+                .map(|p| (Control::ALL.map(|c| p.verdict(c)), p.status(&Control::ALL)));
+            assert_eq!(verdicts, case.verdicts, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn status_follows_the_selected_controls() {
+        let hardware_and_keys = Posture {
+            root_user: true,
+            mfa_enabled: true,
+            hardware: true,
+            virtual_devices: 0,
+            access_keys_present: true,
+            credentials_present: true,
+        };
+        let cases = [
+            (hardware_and_keys, &Control::ALL[..], Status::NonCompliant),
+            (
+                hardware_and_keys,
+                &[Control::Iam6, Control::Iam9][..],
+                Status::Compliant,
+            ),
+            (
+                hardware_and_keys,
+                &[Control::Iam4][..],
+                Status::NonCompliant,
+            ),
+            (
+                Posture::NO_ROOT_USER,
+                &[Control::Iam4][..],
+                Status::NotApplicable,
+            ),
+            (
+                Posture::NO_ROOT_USER,
+                &Control::ALL[..],
+                Status::NotApplicable,
+            ),
+        ];
+        for (posture, controls, want) in cases {
+            assert_eq!(posture.status(controls), want, "{controls:?}");
+        }
+    }
+
+    #[test]
+    fn control_ids_parse() {
+        assert_eq!("IAM.6".parse(), Ok(Control::Iam6));
+        assert_eq!(" iam.4 ".parse(), Ok(Control::Iam4));
+        assert_eq!(
+            "IAM.9".parse::<Control>().map(|c| c.to_string()),
+            Ok("IAM.9".into())
+        );
+        for bad in ["", "IAM.5", "IAM6", "CIS.1.6"] {
+            assert!(bad.parse::<Control>().is_err(), "{bad}");
         }
     }
 

@@ -1,17 +1,21 @@
 //! The output of `check`: a table or JSON, and the exit code that CI pipelines and cron act on.
+//!
+//! An account's status is taken over the selected controls (`--controls`, all three by
+//! default); the JSON carries every control's verdict whatever the selection.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::posture::Status;
+use crate::posture::{Control, Status, Verdict};
 use crate::snapshot::AccountView;
 
-/// Every account is compliant or not applicable.
+/// No selected control failed, and every account was checked.
 pub const EXIT_COMPLIANT: u8 = 0;
-/// At least one account is non-compliant.
+/// At least one selected control failed for at least one account.
 pub const EXIT_NON_COMPLIANT: u8 = 1;
-/// No account is non-compliant, but at least one could not be checked.
+/// No selected control failed, but at least one account could not be checked.
 pub const EXIT_UNKNOWN: u8 = 2;
 
 /// Counts of accounts by status.
@@ -23,21 +27,21 @@ pub struct Totals {
     pub compliant: usize,
     /// Non-compliant accounts.
     pub non_compliant: usize,
-    /// Accounts the control does not apply to.
+    /// Accounts the controls do not apply to.
     pub not_applicable: usize,
     /// Accounts whose check failed.
     pub error: usize,
 }
 
 impl Totals {
-    /// Counts the accounts of one poll.
-    pub fn of(accounts: &[AccountView]) -> Totals {
+    /// Counts the accounts of one poll by their status against `controls`.
+    pub fn of(accounts: &[AccountView], controls: &[Control]) -> Totals {
         let mut t = Totals {
             accounts: accounts.len(),
             ..Totals::default()
         };
         for a in accounts {
-            match a.status() {
+            match a.status(controls) {
                 Status::Compliant => t.compliant += 1,
                 Status::NonCompliant => t.non_compliant += 1,
                 Status::NotApplicable => t.not_applicable += 1,
@@ -65,6 +69,7 @@ struct JsonAccount<'a> {
     account_name: &'a str,
     partition: Option<&'a str>,
     status: Status,
+    controls: Option<BTreeMap<&'static str, Verdict>>,
     mfa_enabled: Option<bool>,
     hardware_mfa: Option<bool>,
     virtual_mfa_devices: Option<u32>,
@@ -76,24 +81,32 @@ struct JsonAccount<'a> {
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    controls: Vec<&'static str>,
     summary: Totals,
     accounts: Vec<JsonAccount<'a>>,
 }
 
-/// The result as JSON: a summary and one object per account. Posture fields are `null` unless
-/// this check observed them.
-pub fn json(accounts: &[AccountView]) -> String {
+/// The result as JSON: the selected controls, a summary and one object per account with every
+/// control's verdict. Posture fields and verdicts are `null` unless this check observed them.
+pub fn json(accounts: &[AccountView], controls: &[Control]) -> String {
     let report = JsonReport {
-        summary: Totals::of(accounts),
+        controls: controls.iter().map(|c| c.id()).collect(),
+        summary: Totals::of(accounts, controls),
         accounts: accounts
             .iter()
             .map(|a| {
-                let observed = a.posture.filter(|_| a.last_check_ok);
+                let observed = a.observed();
                 JsonAccount {
                     account_id: a.account_id.as_deref(),
                     account_name: &a.account_name,
                     partition: a.partition.as_deref(),
-                    status: a.status(),
+                    status: a.status(controls),
+                    controls: observed.map(|p| {
+                        Control::ALL
+                            .iter()
+                            .map(|c| (c.id(), p.verdict(*c)))
+                            .collect()
+                    }),
                     mfa_enabled: observed.map(|p| p.mfa_enabled),
                     hardware_mfa: observed.map(|p| p.hardware),
                     virtual_mfa_devices: observed.map(|p| p.virtual_devices),
@@ -108,47 +121,55 @@ pub fn json(accounts: &[AccountView]) -> String {
     serde_json::to_string_pretty(&report).expect("serializable") + "\n"
 }
 
-/// The result as an aligned table with a summary line.
-pub fn table(accounts: &[AccountView]) -> String {
-    let header = [
-        "ACCOUNT",
-        "NAME",
-        "PARTITION",
-        "STATUS",
-        "ROOT MFA",
-        "VIRTUAL",
-        "ROOT CREDENTIALS",
-        "ACCESS KEYS",
-    ];
-    let yes_no = |b: bool, yes: &str, no: &str| if b { yes.to_owned() } else { no.to_owned() };
-    let rows: Vec<[String; 8]> = accounts
+/// The result as an aligned table, a line per failed control and per failed check, and a
+/// summary line.
+pub fn table(accounts: &[AccountView], controls: &[Control]) -> String {
+    let mut header = vec!["ACCOUNT", "NAME", "PARTITION", "STATUS"];
+    header.extend(controls.iter().map(|c| c.id()));
+    header.extend(["ROOT MFA", "VIRTUAL", "ROOT CREDENTIALS"]);
+    let dash = || "-".to_owned();
+    let rows: Vec<Vec<String>> = accounts
         .iter()
         .map(|a| {
-            let observed = a.posture.filter(|_| a.last_check_ok);
-            let dash = || "-".to_owned();
-            [
-                a.account_id
-                    .clone()
-                    .unwrap_or_else(|| "(unidentified)".into()),
+            let observed = a.observed();
+            let mut row = vec![
+                id_of(a).to_owned(),
                 if a.account_name.is_empty() {
                     dash()
                 } else {
                     a.account_name.clone()
                 },
                 a.partition.clone().unwrap_or_else(dash),
-                a.status().as_str().to_owned(),
-                observed.map_or_else(dash, |p| match (p.mfa_enabled, p.hardware) {
-                    (false, _) => "none".into(),
-                    (true, true) => "hardware".into(),
-                    (true, false) => "virtual".into(),
+                a.status(controls).as_str().to_owned(),
+            ];
+            row.extend(
+                controls
+                    .iter()
+                    .map(|c| observed.map_or_else(dash, |p| p.verdict(*c).as_str().to_owned())),
+            );
+            row.extend([
+                observed.map_or_else(dash, |p| {
+                    match (p.mfa_enabled, p.hardware) {
+                        (false, _) => "none",
+                        (true, true) => "hardware",
+                        (true, false) => "virtual",
+                    }
+                    .to_owned()
                 }),
                 observed.map_or_else(dash, |p| p.virtual_devices.to_string()),
-                observed.map_or_else(dash, |p| yes_no(p.credentials_present, "present", "none")),
-                observed.map_or_else(dash, |p| yes_no(p.access_keys_present, "present", "none")),
-            ]
+                observed.map_or_else(dash, |p| {
+                    if p.credentials_present {
+                        "present"
+                    } else {
+                        "none"
+                    }
+                    .to_owned()
+                }),
+            ]);
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -158,30 +179,54 @@ pub fn table(accounts: &[AccountView]) -> String {
     let mut line = |cells: &[&str]| {
         let joined: Vec<String> = cells
             .iter()
-            .zip(widths)
+            .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", joined.join("  ").trim_end());
     };
     line(&header);
     for row in &rows {
-        line(&row.each_ref().map(String::as_str));
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    for a in accounts {
+        let Some(posture) = a.observed() else {
+            continue;
+        };
+        for c in controls
+            .iter()
+            .filter(|c| posture.verdict(**c) == Verdict::Failed)
+        {
+            let _ = writeln!(out, "failed: {}: {} ({})", id_of(a), c.id(), c.title());
+        }
     }
     for a in accounts.iter().filter(|a| !a.last_check_ok) {
         let _ = writeln!(
             out,
             "error: {}: {}",
-            a.account_id.as_deref().unwrap_or("(unidentified)"),
+            id_of(a),
             a.last_error.as_deref().unwrap_or("not checked")
         );
     }
-    let t = Totals::of(accounts);
+    let t = Totals::of(accounts, controls);
     let _ = writeln!(
         out,
-        "{} accounts: {} compliant, {} non-compliant, {} not applicable, {} could not be checked",
-        t.accounts, t.compliant, t.non_compliant, t.not_applicable, t.error
+        "{} {}: {} compliant, {} non-compliant, {} not applicable, {} could not be checked",
+        t.accounts,
+        if t.accounts == 1 {
+            "account"
+        } else {
+            "accounts"
+        },
+        t.compliant,
+        t.non_compliant,
+        t.not_applicable,
+        t.error
     );
     out
+}
+
+fn id_of(a: &AccountView) -> &str {
+    a.account_id.as_deref().unwrap_or("(unidentified)")
 }
 
 #[cfg(test)]
@@ -200,7 +245,10 @@ mod tests {
         }
     }
 
+    const ALL: &[Control] = &Control::ALL;
+
     const HW: Posture = Posture {
+        root_user: true,
         mfa_enabled: true,
         hardware: true,
         virtual_devices: 0,
@@ -208,6 +256,7 @@ mod tests {
         credentials_present: true,
     };
     const VIRT: Posture = Posture {
+        root_user: true,
         mfa_enabled: true,
         hardware: false,
         virtual_devices: 1,
@@ -240,16 +289,35 @@ mod tests {
             (vec![], EXIT_UNKNOWN),
         ];
         for (accounts, want) in cases {
-            assert_eq!(Totals::of(&accounts).exit_code(), want, "{accounts:?}");
+            assert_eq!(Totals::of(&accounts, ALL).exit_code(), want, "{accounts:?}");
         }
     }
 
     #[test]
+    fn root_access_keys_fail_iam4_whatever_the_mfa() {
+        let keys = Posture {
+            access_keys_present: true,
+            ..HW
+        };
+        let accounts = [account("333333333333", true, Some(keys))];
+        assert_eq!(Totals::of(&accounts, ALL).exit_code(), EXIT_NON_COMPLIANT);
+        assert!(
+            table(&accounts, ALL).contains("failed: 333333333333: IAM.4 (no root access keys)")
+        );
+        let mfa_only = [Control::Iam6, Control::Iam9];
+        assert_eq!(Totals::of(&accounts, &mfa_only).exit_code(), EXIT_COMPLIANT);
+        assert!(!table(&accounts, &mfa_only).contains("IAM.4"));
+    }
+
+    #[test]
     fn json_reports_only_observed_values() {
-        let out = json(&[
-            account("111111111111", true, Some(VIRT)),
-            account("222222222222", false, Some(HW)),
-        ]);
+        let out = json(
+            &[
+                account("111111111111", true, Some(VIRT)),
+                account("222222222222", false, Some(HW)),
+            ],
+            ALL,
+        );
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["summary"]["non_compliant"], 1);
         assert_eq!(v["summary"]["error"], 1);
@@ -257,14 +325,26 @@ mod tests {
         assert_eq!(v["accounts"][0]["virtual_mfa_devices"], 1);
         assert_eq!(v["accounts"][1]["status"], "error");
         assert!(v["accounts"][1]["hardware_mfa"].is_null());
+        assert_eq!(
+            v["controls"],
+            serde_json::json!(["IAM.4", "IAM.6", "IAM.9"])
+        );
+        assert_eq!(
+            v["accounts"][0]["controls"],
+            serde_json::json!({"IAM.4": "passed", "IAM.6": "failed", "IAM.9": "passed"})
+        );
+        assert!(v["accounts"][1]["controls"].is_null());
     }
 
     #[test]
     fn table_has_a_row_per_account_and_a_summary() {
-        let out = table(&[
-            account("111111111111", true, Some(VIRT)),
-            account("222222222222", false, None),
-        ]);
+        let out = table(
+            &[
+                account("111111111111", true, Some(VIRT)),
+                account("222222222222", false, None),
+            ],
+            ALL,
+        );
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("ACCOUNT"));
         assert!(
@@ -273,6 +353,7 @@ mod tests {
                 && lines[1].contains("virtual")
         );
         assert!(lines[2].starts_with("222222222222") && lines[2].contains("error"));
+        assert!(out.contains("failed: 111111111111: IAM.6 (hardware MFA on root)"));
         assert!(out.contains("error: 222222222222: AccessDenied"));
         assert!(out.ends_with(
             "2 accounts: 0 compliant, 1 non-compliant, 0 not applicable, 1 could not be checked\n"

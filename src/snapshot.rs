@@ -1,6 +1,6 @@
 //! What one poll knows: the state of every watched account and its pre-encoded exposition.
 
-use crate::posture::{Posture, Status};
+use crate::posture::{Control, Posture, Status};
 use crate::web::compression::Precompressed;
 use bytes::Bytes;
 
@@ -26,12 +26,19 @@ pub struct AccountView {
 }
 
 impl AccountView {
-    /// The account's status: only a successful last check tells where it stands now.
-    pub fn status(&self) -> Status {
-        match self.posture {
-            Some(posture) if self.last_check_ok => posture.status(),
-            _ => Status::Error,
+    /// The account's status against `controls`: only a successful last check tells where it
+    /// stands now.
+    pub fn status(&self, controls: &[Control]) -> Status {
+        match self.observed() {
+            Some(posture) => posture.status(controls),
+            None => Status::Error,
         }
+    }
+
+    /// The posture as the last check observed it; `None` when that check failed, since a
+    /// posture kept from an earlier check says nothing about now.
+    pub fn observed(&self) -> Option<Posture> {
+        self.posture.filter(|_| self.last_check_ok)
     }
 }
 
@@ -40,12 +47,24 @@ impl AccountView {
 pub struct Snapshot {
     /// The accounts, in a stable order.
     pub accounts: Vec<AccountView>,
-    /// The Prometheus text exposition of the accounts and the exporter's own metrics.
+    /// The Prometheus text exposition of the accounts' series (the exporter's own metrics are
+    /// encoded per scrape).
     pub exposition: Bytes,
     /// The exposition deflated once, for gzip responses.
     pub compressed: Precompressed,
     /// How many polls have completed; 0 until the first one has.
     pub completed_polls: u64,
+    /// Whether the accounts to watch have been discovered at least once (from the start in
+    /// the modes that list them on the command line).
+    pub discovered: bool,
+}
+
+impl Snapshot {
+    /// Whether the exporter has something true to say: the accounts were discovered and
+    /// polled once. Until then `/readyz` answers 503, so that a blind exporter is not "ready".
+    pub fn ready(&self) -> bool {
+        self.discovered && self.completed_polls > 0
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +82,7 @@ mod tests {
     #[test]
     fn status_needs_a_successful_last_check() {
         let hardware = Posture {
+            root_user: true,
             mfa_enabled: true,
             hardware: true,
             virtual_devices: 0,
@@ -86,7 +106,7 @@ mod tests {
             (view(true, None), Status::Error),
         ];
         for (v, want) in cases {
-            assert_eq!(v.status(), want, "{v:?}");
+            assert_eq!(v.status(&Control::ALL), want, "{v:?}");
         }
     }
 }

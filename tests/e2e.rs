@@ -21,6 +21,7 @@ const DENIED: &str = "100000000009";
 const TWO_VIRTUAL: &str = "100000000010";
 const FLAPPING: &str = "100000000011";
 const NO_PASSWORD_KEY: &str = "100000000012";
+const SLOW: &str = "100000000013";
 
 fn flapping_spec(fault: bool) -> Value {
     let mut spec = json!({"id": FLAPPING, "mfa_enabled": true, "root_virtual": ["phone"]});
@@ -46,6 +47,8 @@ fn scenario() -> Value {
         {"id": TWO_VIRTUAL, "mfa_enabled": true, "root_virtual": ["a", "b"]},
         flapping_spec(false),
         {"id": NO_PASSWORD_KEY, "mfa_enabled": false, "password": null},
+        {"id": SLOW, "mfa_enabled": true,
+         "fault": {"operation": "GetAccountSummary", "delay": 4}},
     ]})
 }
 
@@ -74,6 +77,55 @@ const POSTURES: &[(&str, [f64; 5])] = &[
     (TWO_VIRTUAL, [1.0, 0.0, 2.0, 0.0, 1.0]),
     (NO_PASSWORD_KEY, [0.0, 0.0, 0.0, 0.0, 1.0]),
 ];
+
+/// Each row: account, then the expected verdicts of IAM.4 (no root access keys), IAM.6
+/// (hardware MFA) and IAM.9 (MFA), as the exporter must publish them in
+/// `aws_root_control_status`: P passed, F failed, N not applicable.
+const VERDICTS: &[(&str, [char; 3])] = &[
+    (MFA_OFF, ['P', 'F', 'F']),
+    (LEGACY_DEVICE, ['P', 'F', 'P']),
+    (NAMED_BEHIND_250, ['P', 'F', 'P']),
+    (DECOY_USER, ['P', 'P', 'P']),
+    (NO_ROOT_CREDENTIALS, ['P', 'N', 'N']),
+    (ACCESS_KEYS, ['F', 'P', 'P']),
+    (HARDWARE, ['P', 'P', 'P']),
+    (SECOND_PAGE, ['P', 'F', 'P']),
+    (TWO_VIRTUAL, ['P', 'F', 'P']),
+    (NO_PASSWORD_KEY, ['P', 'F', 'F']),
+];
+
+/// Asserts that each control of `account` has its three status series, exactly one of them 1,
+/// and that it is the expected one.
+fn assert_verdicts(m: &Exposition, account: &str, want: [char; 3]) {
+    for (control, want) in ["IAM.4", "IAM.6", "IAM.9"].into_iter().zip(want) {
+        let want = match want {
+            'P' => "passed",
+            'F' => "failed",
+            _ => "not_applicable",
+        };
+        let series: Vec<(&str, Option<f64>)> = ["passed", "failed", "not_applicable"]
+            .into_iter()
+            .map(|status| {
+                let labels = [
+                    ("account_id", account),
+                    ("control", control),
+                    ("status", status),
+                ];
+                (status, m.value("aws_root_control_status", &labels))
+            })
+            .collect();
+        let ones: Vec<&str> = series
+            .iter()
+            .filter(|(_, v)| *v == Some(1.0))
+            .map(|(s, _)| *s)
+            .collect();
+        assert!(
+            series.iter().all(|(_, v)| v.is_some()),
+            "{account} {control}: every status is exported: {series:?}"
+        );
+        assert_eq!(ones, [want], "{account} {control}: {series:?}");
+    }
+}
 
 const POSTURE_GAUGES: [&str; 5] = [
     "aws_root_mfa_enabled",
@@ -104,8 +156,10 @@ fn every_root_posture_is_served_over_http_and_passes_promtool() {
             m.text
         );
         assert_eq!(m.account("aws_root_check_success", account), Some(1.0));
+        let verdicts = VERDICTS.iter().find(|(a, _)| a == account).unwrap().1;
+        assert_verdicts(&m, account, verdicts);
         let checked = m
-            .account("aws_root_check_timestamp_seconds", account)
+            .account("aws_root_last_successful_check_timestamp_seconds", account)
             .unwrap();
         assert!((unix_now() - checked).abs() < 120.0, "timestamp {checked}");
         assert_eq!(
@@ -130,6 +184,10 @@ fn every_root_posture_is_served_over_http_and_passes_promtool() {
             m.value("aws_root_mfa_exporter_poll_duration_seconds", &[])
                 .unwrap()
                 > 0.0
+        );
+        assert_eq!(
+            m.value("aws_root_mfa_exporter_poll_interval_seconds", &[]),
+            Some(300.0)
         );
         assert!(m.value("process_resident_memory_bytes", &[]).unwrap() > 0.0);
         assert!(
@@ -173,6 +231,7 @@ fn check_exits_by_the_worst_account_and_prints_json() {
         (HARDWARE, 0, "compliant"),
         (DECOY_USER, 0, "compliant"),
         (NO_ROOT_CREDENTIALS, 0, "not_applicable"),
+        (ACCESS_KEYS, 1, "non_compliant"),
         (MFA_OFF, 1, "non_compliant"),
         (LEGACY_DEVICE, 1, "non_compliant"),
         (NAMED_BEHIND_250, 1, "non_compliant"),
@@ -201,8 +260,44 @@ fn check_exits_by_the_worst_account_and_prints_json() {
             );
         } else {
             assert_eq!(row["partition"], "aws");
+            let verdicts = VERDICTS.iter().find(|(a, _)| *a == account).unwrap().1;
+            let word = |c: char| match c {
+                'P' => "passed",
+                'F' => "failed",
+                _ => "not_applicable",
+            };
+            assert_eq!(
+                row["controls"],
+                json!({"IAM.4": word(verdicts[0]), "IAM.6": word(verdicts[1]), "IAM.9": word(verdicts[2])}),
+                "{account}: every verdict in the JSON"
+            );
         }
     }
+}
+
+#[test]
+fn check_names_the_failed_control_and_narrows_to_the_selected_ones() {
+    // Hardware MFA, but root access keys: IAM.4 fails, so the account is not compliant.
+    let out = run_check(&moto().env_for(ACCESS_KEYS), &[]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(
+        table.contains(&format!("failed: {ACCESS_KEYS}: IAM.4")),
+        "{table}"
+    );
+    // Only the MFA controls selected: it passes them.
+    let out = run_check(
+        &moto().env_for(ACCESS_KEYS),
+        &["--controls", "IAM.6,IAM.9", "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["controls"], json!(["IAM.6", "IAM.9"]));
+    assert_eq!(report["accounts"][0]["status"], "compliant");
+    assert_eq!(
+        report["accounts"][0]["controls"]["IAM.4"], "failed",
+        "the JSON carries every verdict, selected or not"
+    );
 }
 
 #[test]
@@ -220,7 +315,7 @@ fn check_prints_a_table_by_default() {
     );
     assert_eq!(
         *lines.last().unwrap(),
-        "1 accounts: 0 compliant, 1 non-compliant, 0 not applicable, 0 could not be checked"
+        "1 account: 0 compliant, 1 non-compliant, 0 not applicable, 0 could not be checked"
     );
 }
 
@@ -288,6 +383,7 @@ fn a_failing_account_keeps_its_last_values_and_recovers_by_itself() {
         [Some(1.0), Some(0.0), Some(1.0), Some(0.0), Some(1.0)]
     );
 
+    let fault_applied = unix_now();
     moto.apply(&json!([flapping_spec(true)]));
     let mut failing = before.clone();
     exporter.wait_for("the check to fail", Duration::from_secs(15), || {
@@ -299,11 +395,37 @@ fn a_failing_account_keeps_its_last_values_and_recovers_by_itself() {
         posture(&before),
         "posture kept while failing"
     );
-    assert_eq!(
-        failing.account("aws_root_check_timestamp_seconds", FLAPPING),
-        exporter_last_success(&failing),
-        "timestamp is of the last success"
+    // The timestamp is the last success's: from before the fault (a check already under way
+    // when it was applied may still have succeeded just after), and it stays put while the
+    // checks keep failing.
+    let last_success = exporter_last_success(&failing).unwrap();
+    assert!(
+        last_success < fault_applied + 1.0,
+        "last success {last_success} is from before the fault at {fault_applied}"
     );
+    let polls = |m: &Exposition| {
+        m.value(
+            "aws_root_mfa_exporter_api_requests_total",
+            &[("operation", "GetAccountSummary")],
+        )
+        .unwrap_or(0.0)
+    };
+    let failing_calls = polls(&failing);
+    let mut still_failing = failing.clone();
+    exporter.wait_for("two more failed checks", Duration::from_secs(15), || {
+        still_failing = exporter.scrape();
+        polls(&still_failing) >= failing_calls + 2.0
+    });
+    assert_eq!(
+        still_failing.account("aws_root_check_success", FLAPPING),
+        Some(0.0)
+    );
+    assert_eq!(
+        exporter_last_success(&still_failing),
+        Some(last_success),
+        "the timestamp does not advance while the checks fail"
+    );
+    assert_verdicts(&still_failing, FLAPPING, ['P', 'F', 'P']);
     let denied = failing
         .value(
             "aws_root_mfa_exporter_api_errors_total",
@@ -321,13 +443,52 @@ fn a_failing_account_keeps_its_last_values_and_recovers_by_itself() {
     });
     let after = exporter.scrape();
     assert!(
-        after.account("aws_root_check_timestamp_seconds", FLAPPING)
-            > before.account("aws_root_check_timestamp_seconds", FLAPPING)
+        exporter_last_success(&after) > Some(last_success),
+        "the timestamp advances again on recovery"
     );
 }
 
 fn exporter_last_success(m: &Exposition) -> Option<f64> {
-    m.account("aws_root_check_timestamp_seconds", FLAPPING)
+    m.account("aws_root_last_successful_check_timestamp_seconds", FLAPPING)
+}
+
+#[test]
+fn self_metrics_are_served_before_the_first_poll_ends() {
+    // The stand-in answers this account's GetAccountSummary 4 s late: the first poll is slow.
+    let exporter = Exporter::start(&moto().env_for(SLOW), &[]);
+    support::wait_http(exporter.addr, "/healthz");
+    let early = exporter.scrape();
+    assert_eq!(
+        exporter.get("/readyz").status,
+        503,
+        "not ready before the first poll ends"
+    );
+    assert_eq!(
+        early.value(
+            "aws_root_mfa_exporter_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0),
+        "{}",
+        early.text
+    );
+    assert_eq!(
+        early.value("aws_root_mfa_exporter_poll_interval_seconds", &[]),
+        Some(300.0)
+    );
+    assert!(
+        early.value(
+            "aws_root_mfa_exporter_api_requests_total",
+            &[("operation", "GetCallerIdentity")]
+        ) >= Some(1.0),
+        "API counters are live, not frozen at the last poll: {}",
+        early.text
+    );
+    assert_eq!(early.account("aws_root_check_success", SLOW), None);
+    assert!(!early.text.contains("aws_root_control_status"));
+    promtool_check_metrics(&early.text);
+    exporter.wait_ready();
+    assert_verdicts(&exporter.scrape(), SLOW, ['P', 'P', 'P']);
 }
 
 #[test]

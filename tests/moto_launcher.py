@@ -27,7 +27,8 @@ An account spec (every key but "id" optional):
   password           0|1|null: AccountPasswordPresent (null: left out, as older IAM does)
   omit               list of SummaryMap keys to leave out of GetAccountSummary
   fault              {"operation": "GetAccountSummary", "status": 403, "code": "AccessDenied"}
-                     makes every call of that operation by that account fail. "operation": "*"
+                     makes every call of that operation by that account fail (Organizations
+                     operations too, such as "ListAccounts", answered in their JSON protocol). "operation": "*"
                      matches every call; "rate": 0.6 fails only that share of calls, at random;
                      "delay": 3 answers 3 seconds late (then fails, or answers normally when no
                      "code" is given); "truncate": true answers moto's reply cut in half
@@ -262,6 +263,12 @@ class Fixtures:
             time.sleep(float(fault["delay"]))
         if fault and fault.get("truncate"):
             return self._truncated(environ, start_response)
+        if fault and "code" in fault and environ.get("HTTP_X_AMZ_TARGET"):
+            # The JSON protocols (Organizations) answer errors as JSON with a __type.
+            body = json.dumps({"__type": fault["code"], "message": "injected by the test launcher"}).encode()
+            status = f'{int(fault.get("status", 400))} Injected'
+            start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
+            return [body]
         if fault and "code" in fault:
             body = (
                 '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
@@ -312,6 +319,9 @@ class Fixtures:
                 return None
         form = urllib.parse.parse_qs(self._body(environ).decode("utf-8", "replace"))
         action = form.get("Action", [""])[0]
+        target = environ.get("HTTP_X_AMZ_TARGET")  # JSON protocols name the operation here
+        if target:
+            action = target.rsplit(".", 1)[-1]
         if action == "AssumeRole":
             role_account = form.get("RoleArn", [""])[0].split(":")[4:5]
             with LOCK:

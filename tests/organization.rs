@@ -291,8 +291,9 @@ fn check_summarises_the_organization() {
     );
     let table = String::from_utf8(out.stdout).unwrap();
     let count = |k: Kind| members().iter().filter(|(_, kind)| *kind == k).count();
-    let compliant = count(Kind::Hardware) + count(Kind::AccessKeys) + 1;
-    let non_compliant = count(Kind::Virtual) + count(Kind::MfaOff);
+    // Root access keys fail IAM.4, whatever the MFA.
+    let compliant = count(Kind::Hardware) + 1;
+    let non_compliant = count(Kind::Virtual) + count(Kind::MfaOff) + count(Kind::AccessKeys);
     let total = compliant + non_compliant + count(Kind::NoRootCredentials) + 1;
     let summary = format!(
         "{total} accounts: {compliant} compliant, {non_compliant} non-compliant, {} not applicable, 1 could not be checked",
@@ -364,4 +365,41 @@ fn an_account_that_leaves_the_organization_disappears_after_a_refresh() {
         after.value("aws_root_mfa_exporter_accounts", &[]),
         Some(2.0)
     );
+}
+
+#[test]
+fn an_organization_that_cannot_be_listed_is_not_ready_and_says_nothing_is_compliant() {
+    // ListAccounts is denied from the start: the exporter sees no account at all.
+    let moto = Moto::start(&json!({"organization": {
+        "management": {"mfa_enabled": true,
+            "fault": {"operation": "ListAccounts", "status": 400, "code": "AccessDeniedException"}},
+        "members": [{"name": "member", "mfa_enabled": true}],
+    }}));
+    let exporter = Exporter::start(
+        &moto.env_for(&moto.org().management),
+        &["--organization.role-name", ROLE, "--poll.interval", "1s"],
+    );
+    let mut m = exporter.scrape();
+    exporter.wait_for("two polls", Duration::from_secs(20), || {
+        m = exporter.scrape();
+        errors(&m, "ListAccounts", "AccessDeniedException") >= 2.0
+    });
+    assert_eq!(exporter.get("/readyz").status, 503, "blind, so not ready");
+    assert_eq!(
+        m.value("aws_root_mfa_exporter_discovery_success", &[]),
+        Some(0.0)
+    );
+    assert_eq!(m.value("aws_root_mfa_exporter_accounts", &[]), Some(0.0));
+    assert!(
+        !m.text.contains("aws_root_control_status") && !m.text.contains("aws_root_mfa_hardware"),
+        "nothing is said about any account: {}",
+        m.text
+    );
+    assert!(exporter.log().contains("listing the Organization's accounts failed"));
+    // And `check` does not call it a success either.
+    let out = run_check(
+        &moto.env_for(&moto.org().management),
+        &["--organization.role-name", ROLE],
+    );
+    assert_eq!(out.status.code(), Some(2), "no account checked is not compliance");
 }

@@ -15,7 +15,7 @@ use aws_root_mfa_exporter::poller::Poller;
 use aws_root_mfa_exporter::posture::Identity;
 use aws_root_mfa_exporter::snapshot::Snapshot;
 use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput;
-use aws_sdk_iam::types::SummaryKeyType;
+use aws_sdk_iam::types::{AssignmentStatusType, SummaryKeyType};
 use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
 use aws_sdk_sts::types::Credentials as StsCredentials;
@@ -130,9 +130,15 @@ fn page(devices: &[(&str, &str)], marker: Option<&str>) -> String {
     )
 }
 
+/// A page answered only to a request that asks for assigned devices, 1000 a page (the API's
+/// maximum), from `marker_in`: a request without them matches no rule, and the check fails.
 fn list_page(marker_in: Option<&'static str>, body: String) -> Rule {
     mock!(aws_sdk_iam::Client::list_virtual_mfa_devices)
-        .match_requests(move |req| req.marker() == marker_in)
+        .match_requests(move |req| {
+            req.marker() == marker_in
+                && req.assignment_status() == Some(&AssignmentStatusType::Assigned)
+                && req.max_items() == Some(1000)
+        })
         .then_http_response(move || xml(200, body.clone()))
 }
 
@@ -396,7 +402,7 @@ async fn a_failed_check_keeps_the_last_observed_posture() {
     assert_eq!(gauge(&first, "aws_root_mfa_enabled"), Some(1.0));
     assert_eq!(gauge(&first, "aws_root_mfa_hardware"), Some(0.0));
     assert_eq!(gauge(&first, "aws_root_mfa_virtual_devices"), Some(1.0));
-    let checked_at = gauge(&first, "aws_root_check_timestamp_seconds").unwrap();
+    let checked_at = gauge(&first, "aws_root_last_successful_check_timestamp_seconds").unwrap();
 
     let second = poller.poll_once().await;
     assert_eq!(snapshots.borrow().completed_polls, 2, "published");
@@ -409,7 +415,7 @@ async fn a_failed_check_keeps_the_last_observed_posture() {
         "kept"
     );
     assert_eq!(
-        gauge(&second, "aws_root_check_timestamp_seconds"),
+        gauge(&second, "aws_root_last_successful_check_timestamp_seconds"),
         Some(checked_at)
     );
     assert_eq!(
@@ -445,7 +451,7 @@ async fn an_account_never_observed_exports_no_posture() {
         "aws_root_mfa_virtual_devices",
         "aws_root_credentials_present",
         "aws_root_access_keys_present",
-        "aws_root_check_timestamp_seconds",
+        "aws_root_last_successful_check_timestamp_seconds",
     ] {
         assert_eq!(gauge(&snap, name), None, "{name} must not be reported");
     }
@@ -628,4 +634,99 @@ async fn a_panic_in_one_check_fails_only_that_account() {
     assert!(!failed.last_check_ok);
     assert_eq!(failed.last_error_code, Some("panic"));
     assert!(failed.posture.is_none());
+}
+
+#[tokio::test]
+async fn a_device_listing_that_repeats_a_marker_fails_instead_of_looping() {
+    let m = metrics();
+    // a -> b -> a: not the marker just followed, but one seen two pages before.
+    let first = list_page(None, page(&[("u1", "alice")], Some("a")));
+    let second = list_page(Some("a"), page(&[("u2", "bob")], Some("b")));
+    let third = list_page(Some("b"), page(&[("u3", "carol")], Some("a")));
+    let c = clients(&m, &[&caller()], &[&summary(1), &first, &second, &third]);
+    let outcome = c.check(None).await;
+    let err = outcome.result.unwrap_err();
+    assert_eq!(err.code(), "pagination_loop", "{err}");
+    assert!(err.to_string().contains("ListVirtualMFADevices"), "{err}");
+    assert_eq!(third.num_calls(), 1, "stopped at the repeat");
+}
+
+#[tokio::test]
+async fn a_device_listing_past_the_page_cap_fails() {
+    let m = metrics();
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = served.clone();
+    // Every page says there is another, each with a new marker: a listing with no end.
+    let endless =
+        mock!(aws_sdk_iam::Client::list_virtual_mfa_devices).then_http_response(move || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            xml(200, page(&[], Some(&format!("m{n}"))))
+        });
+    let c = clients(&m, &[&caller()], &[&summary(1), &endless]);
+    let err = c.check(None).await.result.unwrap_err();
+    assert_eq!(err.code(), "page_limit", "{err}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 100);
+}
+
+#[tokio::test]
+async fn an_expired_session_drops_the_cached_role_credentials() {
+    let m = metrics();
+    let role: RoleArn = format!("arn:aws:iam::{ACCOUNT}:role/RootMfaReader")
+        .parse()
+        .unwrap();
+    let assume = mock!(aws_sdk_sts::Client::assume_role)
+        .then_output(|| assume_role_answer(Duration::from_secs(3600)));
+    let api = m.api.clone();
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume], |c| c
+        .interceptor(ApiCallInterceptor::new(api.clone())));
+    let creds = Arc::new(RoleCredentials::new(sts, role, None));
+    // The session is revoked on the AWS side: IAM answers ExpiredToken to the cached one.
+    let expired = mock!(aws_sdk_iam::Client::get_account_summary)
+        .then_http_response(|| xml(403, aws_error("ExpiredToken")));
+    let c = clients(&m, &[], &[&expired]).with_role(creds.clone());
+    let identity = known(ACCOUNT);
+
+    assert_eq!(
+        c.check(identity.as_ref()).await.result.unwrap_err().code(),
+        "ExpiredToken"
+    );
+    assert_eq!(assume.num_calls(), 1);
+    // The next check assumes the role afresh instead of reusing the rejected session.
+    let _ = c.check(identity.as_ref()).await;
+    assert_eq!(assume.num_calls(), 2, "cached credentials were dropped");
+    // Any other failure keeps them.
+    let denied = mock!(aws_sdk_iam::Client::get_account_summary)
+        .then_http_response(|| xml(403, aws_error("AccessDenied")));
+    let c = clients(&m, &[], &[&denied]).with_role(creds.clone());
+    let _ = c.check(identity.as_ref()).await;
+    let _ = c.check(identity.as_ref()).await;
+    assert_eq!(
+        assume.num_calls(),
+        3,
+        "one renewal after the expiry, then cached"
+    );
+}
+
+#[tokio::test]
+async fn a_device_listing_failure_is_reported_as_the_listing() {
+    let m = metrics();
+    // MFA enabled, then the device listing is refused: the error names ListVirtualMFADevices,
+    // not GetAccountSummary.
+    let denied = mock!(aws_sdk_iam::Client::list_virtual_mfa_devices)
+        .then_http_response(|| xml(403, aws_error("AccessDenied")));
+    let c = clients(&m, &[&caller()], &[&summary(1), &denied]);
+    let err = c.check(None).await.result.unwrap_err();
+    assert!(
+        err.to_string().starts_with("iam:ListVirtualMFADevices"),
+        "{err}"
+    );
+    assert_eq!(
+        m.api
+            .errors_for("iam", "ListVirtualMFADevices", "AccessDenied"),
+        1
+    );
+    assert_eq!(
+        m.api.errors_for("iam", "GetAccountSummary", "AccessDenied"),
+        0
+    );
 }

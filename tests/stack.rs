@@ -225,9 +225,10 @@ fn alerts_fire_for_the_right_accounts_reach_alertmanager_and_resolve_when_fixed(
     assert_eq!(count("Virtual MFA"), 1.0);
     assert_eq!(count("No MFA"), 2.0);
     assert_eq!(count("Not applicable"), 1.0);
+    assert_eq!(count("Root access keys"), 1.0, "root-keys");
     assert_eq!(count("Checks failing"), 1.0, "the denied account");
     assert_eq!(
-        count("Compliant"),
+        count("IAM.6 compliant"),
         50.0,
         "3 of the 6 accounts with root credentials"
     );

@@ -8,13 +8,17 @@ use aws_sdk_iam::types::SummaryKeyType;
 
 use super::clients::ClientFactory;
 use super::errors::sdk_error;
-use super::role::{RoleCredentials, SharedRoleCredentials};
+use super::paging::Pages;
+use super::role::{self, RoleCredentials, SharedRoleCredentials};
 use crate::error::Error;
 use crate::posture::{self, Identity, Posture, Summary, VirtualDevice};
 
 /// Page size for `ListVirtualMFADevices`: the API's maximum, so that an account with thousands
 /// of IAM users costs as few calls as possible.
 const MFA_PAGE_SIZE: i32 = 1000;
+/// The most `ListVirtualMFADevices` pages followed: 100,000 devices, far more than IAM's quota
+/// of users allows. A listing still going past it is not trusted to end.
+const MFA_PAGE_CAP: usize = 100;
 
 /// What one check found: the identity once STS has answered, and the posture or why not.
 #[derive(Debug)]
@@ -47,6 +51,13 @@ impl AccountClients {
             iam: factory.iam(Some(provider)),
             role: Some(role),
         }
+    }
+
+    /// The same clients, checking through `role`: its credentials are assumed before each
+    /// check and dropped when AWS rejects the session (tests pair mocked clients with a role).
+    pub fn with_role(mut self, role: Arc<RoleCredentials>) -> AccountClients {
+        self.role = Some(role);
+        self
     }
 
     /// Wraps clients that were built elsewhere (tests build them with mocked responses).
@@ -83,6 +94,13 @@ impl AccountClients {
             },
         };
         let result = self.posture(&identity).await;
+        if let (Some(role), Err(err)) = (&self.role, &result)
+            && role::SESSION_REJECTED.contains(&err.code())
+        {
+            // The session was revoked or expired early: assume the role afresh next time
+            // instead of failing with the cached credentials until they expire.
+            role.forget().await;
+        }
         Outcome {
             identity: Some(identity),
             result,
@@ -100,7 +118,7 @@ impl AccountClients {
             None
         };
         posture::decide(identity, &summary, devices.as_deref()).map_err(|e| Error::Incomplete {
-            operation: "GetAccountSummary",
+            operation: e.operation(),
             what: e.to_string(),
         })
     }
@@ -152,6 +170,7 @@ impl AccountClients {
     async fn assigned_virtual_devices(&self) -> Result<Vec<VirtualDevice>, Error> {
         const OP: &str = "ListVirtualMFADevices";
         let mut devices = Vec::new();
+        let mut pages = Pages::new(OP, MFA_PAGE_CAP);
         let mut marker: Option<String> = None;
         loop {
             let out = self
@@ -166,17 +185,9 @@ impl AccountClients {
             devices.extend(out.virtual_mfa_devices().iter().map(|d| VirtualDevice {
                 user_arn: d.user().map(|u| u.arn().to_owned()),
             }));
-            if !out.is_truncated() {
+            marker = pages.next(out.is_truncated(), out.marker())?;
+            if marker.is_none() {
                 return Ok(devices);
-            }
-            match out.marker() {
-                Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_owned()),
-                _ => {
-                    return Err(Error::Incomplete {
-                        operation: OP,
-                        what: "truncated page without a new Marker".into(),
-                    });
-                }
             }
         }
     }

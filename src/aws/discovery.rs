@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use super::account::AccountClients;
 use super::clients::ClientFactory;
 use super::errors::sdk_error;
+use super::paging::Pages;
 use super::role::{RoleArn, RoleCredentials};
 use super::shard::Shard;
 use crate::error::Error;
@@ -18,6 +19,10 @@ use crate::posture::Identity;
 
 /// `ListAccounts` returns at most 20 accounts a page.
 const ACCOUNTS_PAGE_SIZE: i32 = 20;
+/// The most `ListAccounts` pages followed: 50,000 accounts. Organizations of tens of thousands
+/// of accounts exist, so the cap leaves them room; a listing still going past it is not
+/// trusted to end.
+const ACCOUNT_PAGE_CAP: usize = 2_500;
 /// The key of the ambient credentials' account while its id is not known.
 pub const AMBIENT_KEY: &str = "ambient";
 
@@ -177,30 +182,38 @@ impl Fleet {
         self.targets.values().cloned().collect()
     }
 
+    /// Whether the accounts have been listed at least once; always true outside Organization
+    /// mode, where the accounts come from the command line.
+    pub fn discovered(&self) -> bool {
+        self.org.as_ref().is_none_or(|o| o.listed_at.is_some())
+    }
+
     /// Whether the last Organizations listing succeeded (`None` outside Organization mode).
     pub fn discovery_ok(&self) -> Option<bool> {
         self.org.as_ref().and_then(|o| o.ok)
     }
 
     /// In Organization mode, lists the accounts again when the refresh interval has passed (or
-    /// the last listing failed). A failed listing keeps the previous targets.
-    pub async fn refresh_if_due(&mut self) {
+    /// the last listing failed). A failed listing keeps the previous targets and is returned,
+    /// so that the caller can say so.
+    pub async fn refresh_if_due(&mut self) -> Result<(), Error> {
         let Some(org) = self.org.as_mut() else {
-            return;
+            return Ok(());
         };
         let due = org.ok != Some(true) || org.listed_at.is_none_or(|t| t.elapsed() >= org.refresh);
         if !due {
-            return;
+            return Ok(());
         }
         match org.list().await {
             Ok((caller, accounts)) => {
                 org.ok = Some(true);
                 org.listed_at = Some(Instant::now());
                 self.targets = org.rebuild(std::mem::take(&mut self.targets), &caller, &accounts);
+                Ok(())
             }
             Err(err) => {
                 org.ok = Some(false);
-                warn!(code = err.code(), error = %err, "listing the Organization's accounts failed; keeping the previous list");
+                Err(err)
             }
         }
     }
@@ -218,6 +231,7 @@ impl Organization {
             }
         };
         let mut accounts = Vec::new();
+        let mut pages = Pages::new("ListAccounts", ACCOUNT_PAGE_CAP);
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -235,9 +249,11 @@ impl Organization {
                     active: is_active(a.state(), a.status()),
                 })
             }));
-            match out.next_token() {
-                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
-                _ => return Ok((caller, accounts)),
+            // An empty NextToken ends the listing as an absent one does.
+            let next = out.next_token().filter(|t| !t.is_empty());
+            token = pages.next(next.is_some(), next)?;
+            if token.is_none() {
+                return Ok((caller, accounts));
             }
         }
     }

@@ -22,20 +22,21 @@ pub fn sdk_error<E>(
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let code = match &err {
-        SdkError::TimeoutError(_) => "timeout",
-        SdkError::ServiceError(e) => service_error_code(e.err().code(), e.raw().status().as_u16()),
-        SdkError::DispatchFailure(e) => match e.as_connector_error() {
-            Some(c) if c.is_timeout() => "timeout",
-            Some(c) if c.is_io() => "connection",
-            _ if chain_has::<CredentialsError>(&err) => "credentials",
-            _ => "dispatch",
+    let code = Failure {
+        timeout: matches!(err, SdkError::TimeoutError(_)),
+        dispatch: matches!(err, SdkError::DispatchFailure(_)),
+        connector: match &err {
+            SdkError::DispatchFailure(e) => e.as_connector_error().map(ConnectorKind::of),
+            _ => None,
         },
-        SdkError::ResponseError(_) => "response",
-        _ if chain_has::<TruncatedAnswer>(&err) => "response",
-        _ if chain_has::<CredentialsError>(&err) => "credentials",
-        _ => "other",
-    };
+        response: matches!(err, SdkError::ResponseError(_)),
+        service: match &err {
+            SdkError::ServiceError(e) => Some((e.err().code(), e.raw().status().as_u16())),
+            _ => None,
+        },
+        chain: &err,
+    }
+    .code();
     let message = match &err {
         // The chain would end in the error metadata's Debug form; AWS's own words read better.
         SdkError::ServiceError(e) => format!(
@@ -138,34 +139,82 @@ pub struct TruncatedAnswer {
     pub operation: String,
 }
 
-/// The bounded code of one failed attempt, as the interceptor sees it.
+/// The bounded code of one failed attempt, as the interceptor sees it: the same classifier
+/// as [`sdk_error`]'s, so that the attempt counters and the check's error agree.
 pub(super) fn attempt_error_code(
     err: &OrchestratorError<ErasedError>,
     response: Option<&HttpResponse>,
 ) -> &'static str {
-    if err.is_timeout_error() {
-        return "timeout";
+    Failure {
+        timeout: err.is_timeout_error(),
+        dispatch: err.as_connector_error().is_some(),
+        connector: err.as_connector_error().map(ConnectorKind::of),
+        response: err.is_response_error(),
+        service: err.as_operation_error().map(|op| {
+            (
+                operation_error_code(op),
+                response.map_or(0, |r| r.status().as_u16()),
+            )
+        }),
+        chain: err,
     }
-    if let Some(c) = err.as_connector_error() {
-        return if c.is_timeout() {
-            "timeout"
-        } else if c.is_io() {
-            "connection"
-        } else {
-            "dispatch"
-        };
+    .code()
+}
+
+/// What a connector (network) error was.
+#[derive(Debug, Clone, Copy)]
+struct ConnectorKind {
+    timeout: bool,
+    io: bool,
+}
+
+impl ConnectorKind {
+    fn of(err: &aws_smithy_runtime_api::client::result::ConnectorError) -> ConnectorKind {
+        ConnectorKind {
+            timeout: err.is_timeout(),
+            io: err.is_io(),
+        }
     }
-    if err.is_response_error() || chain_has::<TruncatedAnswer>(err) {
-        return "response";
+}
+
+/// A failed call or attempt, as far as its code is concerned. Both the SDK's error of a whole
+/// call and the interceptor's error of one attempt are read into this, so that there is one
+/// classifier for both.
+struct Failure<'a> {
+    /// The operation or attempt timed out (`--poll.timeout`).
+    timeout: bool,
+    /// The request could not be dispatched (network, credentials).
+    dispatch: bool,
+    /// The connector's own error, when the network failed.
+    connector: Option<ConnectorKind>,
+    /// The answer could not be read.
+    response: bool,
+    /// AWS answered with an error: its code, if readable, and the HTTP status.
+    service: Option<(Option<&'a str>, u16)>,
+    /// The whole error, for what only its source chain tells.
+    chain: &'a (dyn StdError + 'static),
+}
+
+impl Failure<'_> {
+    /// The bounded `code` label.
+    fn code(&self) -> &'static str {
+        if self.timeout || self.connector.is_some_and(|c| c.timeout) {
+            return "timeout";
+        }
+        if self.connector.is_some_and(|c| c.io) {
+            return "connection";
+        }
+        if self.response || chain_has::<TruncatedAnswer>(self.chain) {
+            return "response";
+        }
+        if let Some((code, status)) = self.service {
+            return service_error_code(code, status);
+        }
+        if chain_has::<CredentialsError>(self.chain) {
+            return "credentials";
+        }
+        if self.dispatch { "dispatch" } else { "other" }
     }
-    if let Some(op) = err.as_operation_error() {
-        let status = response.map_or(0, |r| r.status().as_u16());
-        return service_error_code(operation_error_code(op), status);
-    }
-    if chain_has::<CredentialsError>(err) {
-        return "credentials";
-    }
-    "other"
 }
 
 /// The AWS error code of a type-erased operation error: the interceptor sees errors of every
@@ -191,6 +240,101 @@ fn operation_error_code(err: &ErasedError) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::body::SdkBody;
+
+    type StsError = aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+
+    fn service_error(code: Option<&str>) -> StsError {
+        let mut meta = aws_sdk_sts::error::ErrorMetadata::builder();
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        StsError::generic(meta.build())
+    }
+
+    fn raw(status: u16) -> HttpResponse {
+        HttpResponse::new(status.try_into().unwrap(), SdkBody::empty())
+    }
+
+    /// The code both must give, the call's error, the attempt's error and its answer.
+    type Pair = (
+        &'static str,
+        SdkError<StsError, HttpResponse>,
+        OrchestratorError<ErasedError>,
+        Option<HttpResponse>,
+    );
+
+    /// Each failure, as the SDK reports a whole call and as the interceptor sees an attempt.
+    fn pairs() -> Vec<Pair> {
+        let io = || ConnectorError::io("connection refused".into());
+        let slow = || ConnectorError::timeout("read timed out".into());
+        let other = || ConnectorError::other("tls".into(), None);
+        let truncated = || TruncatedAnswer {
+            operation: "GetCallerIdentity".into(),
+        };
+        vec![
+            (
+                "timeout",
+                SdkError::timeout_error("operation timeout"),
+                OrchestratorError::timeout("operation timeout".into()),
+                None,
+            ),
+            (
+                "timeout",
+                SdkError::dispatch_failure(slow()),
+                OrchestratorError::connector(slow()),
+                None,
+            ),
+            (
+                "connection",
+                SdkError::dispatch_failure(io()),
+                OrchestratorError::connector(io()),
+                None,
+            ),
+            (
+                "dispatch",
+                SdkError::dispatch_failure(other()),
+                OrchestratorError::connector(other()),
+                None,
+            ),
+            (
+                "response",
+                SdkError::response_error(truncated(), raw(200)),
+                OrchestratorError::response(truncated().into()),
+                Some(raw(200)),
+            ),
+            (
+                "Throttling",
+                SdkError::service_error(service_error(Some("Throttling")), raw(400)),
+                OrchestratorError::operation(ErasedError::erase(service_error(Some("Throttling")))),
+                Some(raw(400)),
+            ),
+            (
+                "other",
+                SdkError::service_error(service_error(Some("BrandNewCode")), raw(400)),
+                OrchestratorError::operation(ErasedError::erase(service_error(Some(
+                    "BrandNewCode",
+                )))),
+                Some(raw(400)),
+            ),
+            (
+                "server_error",
+                SdkError::service_error(service_error(None), raw(503)),
+                OrchestratorError::operation(ErasedError::erase(service_error(None))),
+                Some(raw(503)),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_call_and_its_last_attempt_get_the_same_code() {
+        for (want, call, attempt, response) in pairs() {
+            let from_call = sdk_error("sts", "GetCallerIdentity", call).code();
+            let from_attempt = attempt_error_code(&attempt, response.as_ref());
+            assert_eq!((from_call, from_attempt), (want, want), "{want}");
+        }
+    }
 
     #[test]
     fn access_key_ids_are_masked() {

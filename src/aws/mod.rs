@@ -2,7 +2,7 @@
 //! account's check makes, assumed-role credentials, and which accounts there are to check.
 //!
 //! The layers, each importing only those below it: [`errors`] (bounded codes, redaction),
-//! [`interceptor`] (call counting), [`clients`] (every client is built there), [`role`]
+//! [`interceptor`] (call counting), [`paging`] (listings that end), [`clients`] (every client is built there), [`role`]
 //! (assumed-role credentials), [`account`] (one account's check), [`shard`] and [`discovery`]
 //! (the accounts to check).
 
@@ -11,5 +11,6 @@ pub mod clients;
 pub mod discovery;
 pub mod errors;
 pub mod interceptor;
+pub mod paging;
 pub mod role;
 pub mod shard;

@@ -20,6 +20,16 @@ pub const SESSION_NAME: &str = "aws-root-mfa-exporter";
 /// Credentials are renewed this long before they expire, so that no call of a poll (bounded by
 /// `--poll.timeout`) runs with credentials that lapse under it.
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+/// Credentials that carry no expiry are renewed this often all the same: a session revoked on
+/// the AWS side must not be used for ever.
+pub const MAX_AGE_WITHOUT_EXPIRY: Duration = Duration::from_secs(60 * 60);
+/// The error codes that say the session itself is no good any more (expired early, or
+/// revoked): the cached credentials are dropped so that the next check assumes the role afresh.
+pub const SESSION_REJECTED: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+];
 
 /// A role ARN of the form `arn:<partition>:iam::<12-digit account>:role/<path/name>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -86,7 +96,14 @@ pub struct RoleCredentials {
     sts: aws_sdk_sts::Client,
     role: RoleArn,
     external_id: Option<String>,
-    cached: Mutex<Option<Credentials>>,
+    cached: Mutex<Option<Cached>>,
+}
+
+/// Credentials and when they were obtained.
+#[derive(Debug, Clone)]
+struct Cached {
+    credentials: Credentials,
+    obtained: SystemTime,
 }
 
 impl fmt::Debug for RoleCredentials {
@@ -117,8 +134,11 @@ impl RoleCredentials {
     /// Concurrent callers wait for one renewal instead of each making their own.
     pub async fn credentials(&self) -> Result<Credentials, Error> {
         let mut cached = self.cached.lock().await;
-        if let Some(creds) = cached.as_ref().filter(|c| fresh(c, SystemTime::now())) {
-            return Ok(creds.clone());
+        if let Some(c) = cached
+            .as_ref()
+            .filter(|c| fresh(&c.credentials, c.obtained, SystemTime::now()))
+        {
+            return Ok(c.credentials.clone());
         }
         let out = self
             .sts
@@ -141,15 +161,25 @@ impl RoleCredentials {
             expiry,
             "AssumeRole",
         );
-        *cached = Some(creds.clone());
+        *cached = Some(Cached {
+            credentials: creds.clone(),
+            obtained: SystemTime::now(),
+        });
         Ok(creds)
+    }
+
+    /// Drops the cached credentials, so that the next call assumes the role again.
+    pub async fn forget(&self) {
+        *self.cached.lock().await = None;
     }
 }
 
-/// Whether credentials can still be used for a whole check.
-fn fresh(creds: &Credentials, now: SystemTime) -> bool {
+/// Whether credentials obtained at `obtained` can still be used for a whole check at `now`.
+fn fresh(creds: &Credentials, obtained: SystemTime, now: SystemTime) -> bool {
     match creds.expiry() {
-        None => true,
+        None => now
+            .duration_since(obtained)
+            .is_ok_and(|age| age < MAX_AGE_WITHOUT_EXPIRY),
         Some(expiry) => expiry
             .duration_since(now)
             .is_ok_and(|left| left > REFRESH_BEFORE_EXPIRY),
@@ -219,12 +249,17 @@ mod tests {
                 "t",
             )
         };
-        assert!(fresh(&with_expiry(3600), now));
-        assert!(fresh(&with_expiry(301), now));
-        assert!(!fresh(&with_expiry(300), now));
-        assert!(!fresh(&with_expiry(0), now));
+        let just = now - Duration::from_secs(1);
+        assert!(fresh(&with_expiry(3600), just, now));
+        assert!(fresh(&with_expiry(301), just, now));
+        assert!(!fresh(&with_expiry(300), just, now));
+        assert!(!fresh(&with_expiry(0), just, now));
         let expired = Credentials::new("a", "s", None, Some(now - Duration::from_secs(1)), "t");
-        assert!(!fresh(&expired, now));
-        assert!(fresh(&Credentials::new("a", "s", None, None, "t"), now));
+        assert!(!fresh(&expired, just, now));
+        // Without an expiry: renewed hourly all the same.
+        let forever = Credentials::new("a", "s", None, None, "t");
+        assert!(fresh(&forever, just, now));
+        assert!(fresh(&forever, now - Duration::from_secs(3599), now));
+        assert!(!fresh(&forever, now - Duration::from_secs(3600), now));
     }
 }

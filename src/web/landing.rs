@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::posture::Control;
 use crate::snapshot::Snapshot;
 
 /// The landing page: what the exporter is, links, and the accounts of the latest snapshot.
@@ -15,7 +16,7 @@ pub fn page(telemetry_path: &str, poll_interval: Duration, snapshot: &Snapshot) 
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>AWS root MFA exporter</title>\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}\
-         .compliant{{color:#1a7f37}}.non_compliant,.error{{color:#cf222e}}</style></head><body>\
+         .compliant,.passed{{color:#1a7f37}}.non_compliant,.error,.failed{{color:#cf222e}}</style></head><body>\
          <h1>AWS root MFA exporter</h1>\
          <p>Version {version} (revision {revision}). Checks whether the root user of each AWS account \
          is protected by hardware MFA (CIS AWS Foundations, Security Hub IAM.6), every {interval}.</p>\
@@ -28,20 +29,28 @@ pub fn page(telemetry_path: &str, poll_interval: Duration, snapshot: &Snapshot) 
     if snapshot.completed_polls == 0 {
         html.push_str("<p>The first poll has not finished yet.</p>");
     } else {
-        html.push_str(
-            "<h2>Accounts</h2><table><tr><th>Account</th><th>Name</th><th>Status</th>\
-             <th>Virtual MFA devices on root</th></tr>",
-        );
+        html.push_str("<h2>Accounts</h2><table><tr><th>Account</th><th>Name</th><th>Status</th>");
+        for c in Control::ALL {
+            let _ = write!(html, "<th>{} ({})</th>", c.id(), c.title());
+        }
+        html.push_str("<th>Virtual MFA devices on root</th></tr>");
         for a in &snapshot.accounts {
-            let status = a.status().as_str();
+            let status = a.status(&Control::ALL).as_str();
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>{}</td><td class=\"{status}\">{status}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"{status}\">{status}</td>",
                 escape(a.account_id.as_deref().unwrap_or("(unidentified)")),
                 escape(&a.account_name),
-                a.posture
-                    .map(|p| p.virtual_devices.to_string())
-                    .unwrap_or_else(|| "-".into()),
+            );
+            let observed = a.observed();
+            for c in Control::ALL {
+                let verdict = observed.map_or("-", |p| p.verdict(c).as_str());
+                let _ = write!(html, "<td class=\"{verdict}\">{verdict}</td>");
+            }
+            let _ = write!(
+                html,
+                "<td>{}</td></tr>",
+                observed.map_or_else(|| "-".into(), |p| p.virtual_devices.to_string()),
             );
         }
         html.push_str("</table>");

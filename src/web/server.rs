@@ -204,7 +204,11 @@ fn route(web: &Web, method: &Method, path: &str, gzip: bool) -> Response<Body> {
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" if snapshot.completed_polls > 0 => text(StatusCode::OK, "ready\n"),
+        "/readyz" if snapshot.ready() => text(StatusCode::OK, "ready\n"),
+        "/readyz" if snapshot.completed_polls > 0 => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the accounts to watch could not be listed\n",
+        ),
         "/readyz" => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: the first poll has not finished\n",
@@ -218,7 +222,9 @@ fn route(web: &Web, method: &Method, path: &str, gzip: bool) -> Response<Body> {
 }
 
 fn metrics(web: &Web, snapshot: &Snapshot, gzip: bool) -> Response<Body> {
-    let process = web.metrics.encode_process();
+    // The exporter's own metrics are encoded now, so that they are live between polls and
+    // there before the first poll ends; the accounts' series were encoded once by the poll.
+    let process = web.metrics.encode_per_scrape();
     let mut resp = if gzip {
         let body = snapshot.compressed.gzip_with(&process);
         let mut resp = Response::new(Full::new(Bytes::from(body)));
@@ -316,11 +322,22 @@ mod tests {
         }
         let ready = web(Snapshot {
             completed_polls: 1,
+            discovered: true,
             ..Snapshot::default()
         });
         assert_eq!(
             route(&ready, &Method::GET, "/readyz", false).status(),
             StatusCode::OK
+        );
+        // Polled, but the accounts were never listed: blind, so not ready.
+        let blind = web(Snapshot {
+            completed_polls: 3,
+            discovered: false,
+            ..Snapshot::default()
+        });
+        assert_eq!(
+            route(&blind, &Method::GET, "/readyz", false).status(),
+            StatusCode::SERVICE_UNAVAILABLE
         );
     }
 
