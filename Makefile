@@ -30,7 +30,7 @@ build: ## Build the release binary (target/release/aws-root-mfa-exporter).
 	$(CARGO) build --release --locked
 
 test: deps ## Run every test: unit, SDK-level and end to end against moto, with the release binary.
-	AWS_ROOT_MFA_EXPORTER_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --release --locked
+	AWS_ROOT_MFA_EXPORTER_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --release --locked --no-fail-fast
 
 deps: venv ## Install what the tests need: moto into .venv, promtool from Debian.
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_TEST_PACKAGES)"

@@ -56,6 +56,14 @@ def wait_ready(url, what, timeout=60):
     sys.exit(f"{what} did not come up at {url}")
 
 
+def answers(url):
+    """Whether `url` answers 200."""
+    try:
+        return urllib.request.urlopen(url, timeout=5).status == 200
+    except OSError:
+        return False
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--exporter", required=True)
@@ -128,16 +136,22 @@ def main():
                f"--web.listen-address={prom}"])
         wait_ready(f"http://{am}/-/ready", "Alertmanager")
         wait_ready(f"http://{prom}/-/ready", "Prometheus")
+        # Debian's Prometheus (2.42) serves its alerts page under /classic; upstream builds at /alerts.
+        alerts_page = next((path for path in ("/alerts", "/classic/alerts") if answers(f"http://{prom}{path}")),
+                           "/alerts")
 
         print(f"""
 The demo runs on loopback: a stand-in AWS Organization of 8 accounts, the exporter, Prometheus and
 Alertmanager.
 
-  Exporter      http://{exporter}/        every account and its state; /metrics for the raw series
-  Prometheus    http://{prom}/alerts   the alert rules: within half a minute, AwsRootMfaDisabled
-                                              (data-lake), AwsRootMfaNotHardware (payments-dev) and
-                                              AwsRootAccessKeysPresent (legacy-ci) fire
-  Alertmanager  http://{am}/         the same alerts, delivered, one per account
+  Exporter      http://{exporter}/
+                every account and each control's verdict; /metrics for the raw series
+  Prometheus    http://{prom}{alerts_page}
+                the alert rules: within half a minute AwsRootMfaDisabled (data-lake),
+                AwsRootMfaNotHardware (payments-dev) and AwsRootAccessKeysPresent (legacy-ci) fire
+  Alertmanager  http://{am}/api/v2/alerts
+                the same alerts, delivered, one per account (Debian's Alertmanager has no web
+                page); or: amtool --alertmanager.url=http://{am} alert query
 
 payments-prod and the management account are compliant; sandbox-42 has no root credentials
 (not applicable); acquired-co's role cannot be assumed, so its check fails (AwsRootMfaCheckFailing

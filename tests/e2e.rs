@@ -457,7 +457,19 @@ fn self_metrics_are_served_before_the_first_poll_ends() {
     // The stand-in answers this account's GetAccountSummary 4 s late: the first poll is slow.
     let exporter = Exporter::start(&moto().env_for(SLOW), &[]);
     support::wait_http(exporter.addr, "/healthz");
-    let early = exporter.scrape();
+    // Mid-poll: the summary has been asked for and not yet answered.
+    let mut early = exporter.scrape();
+    exporter.wait_for(
+        "GetAccountSummary to be sent",
+        Duration::from_secs(3),
+        || {
+            early = exporter.scrape();
+            early.value(
+                "aws_root_mfa_exporter_api_requests_total",
+                &[("operation", "GetAccountSummary")],
+            ) == Some(1.0)
+        },
+    );
     assert_eq!(
         exporter.get("/readyz").status,
         503,
@@ -476,11 +488,12 @@ fn self_metrics_are_served_before_the_first_poll_ends() {
         early.value("aws_root_mfa_exporter_poll_interval_seconds", &[]),
         Some(300.0)
     );
-    assert!(
+    assert_eq!(
         early.value(
             "aws_root_mfa_exporter_api_requests_total",
             &[("operation", "GetCallerIdentity")]
-        ) >= Some(1.0),
+        ),
+        Some(1.0),
         "API counters are live, not frozen at the last poll: {}",
         early.text
     );

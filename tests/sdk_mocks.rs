@@ -422,7 +422,9 @@ async fn a_failed_check_keeps_the_last_observed_posture() {
         m.api.errors_for("iam", "GetAccountSummary", "AccessDenied"),
         1
     );
-    let text = std::str::from_utf8(&second.exposition).unwrap();
+    // The exporter's own counters are encoded per scrape, not with the poll's snapshot.
+    let per_scrape = m.encode_per_scrape();
+    let text = std::str::from_utf8(&per_scrape).unwrap();
     assert!(text.contains(
         "aws_root_mfa_exporter_api_errors_total{code=\"AccessDenied\",operation=\"GetAccountSummary\",service=\"iam\"} 1"
     ), "{text}");
