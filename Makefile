@@ -10,9 +10,9 @@ VENV_LINT ?= .venv-lint
 K8S_CORE := $(filter-out %kustomization.yaml %servicemonitor.yaml %prometheusrule.yaml,$(wildcard deploy/kubernetes/*/*.yaml))
 # Grafana's dashboard schema is not part of this repository; CI passes it in.
 DASHBOARD_SCHEMA ?=
-# Debian packages the tests use: Prometheus (and promtool), Alertmanager, systemd-analyze;
-# the benchmarks use wrk and nginx.
-DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager systemd
+# Debian packages the tests use: Prometheus (and promtool), Alertmanager, systemd-analyze,
+# Chromium (the landing page's browser test); the benchmarks use wrk and nginx.
+DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager systemd chromium
 DEB_BENCH_PACKAGES := prometheus wrk nginx-light
 # Seconds each fuzz target runs for under `make fuzz`.
 FUZZ_SECONDS ?= 60
@@ -32,8 +32,8 @@ build: ## Build the release binary (target/release/aws-root-mfa-exporter).
 test: deps ## Run every test: unit, SDK-level and end to end against moto, with the release binary.
 	AWS_ROOT_MFA_EXPORTER_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --release --locked --no-fail-fast
 
-deps: venv ## Install what the tests need: moto into .venv, promtool from Debian.
-	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_TEST_PACKAGES)"
+deps: venv ## Install what the tests need: moto and Playwright into .venv; Prometheus, Alertmanager, Chromium from Debian.
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_TEST_PACKAGES)"
 
 venv: $(VENV)/.installed
 

@@ -32,7 +32,7 @@ async fn fleet(cli: &Cli, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
 
 /// Polls once and prints the result; returns the process exit code.
 pub async fn check(cli: &Cli, output: Output, controls: &[Control]) -> Result<u8, Error> {
-    let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
+    let metrics = ExporterMetrics::new(&crate::BUILD);
     let fleet = fleet(cli, &metrics).await?;
     let (mut poller, _) = Poller::new(fleet, cli.poll.concurrency.into(), metrics);
     let snapshot = poller.poll_once().await;
@@ -66,7 +66,7 @@ pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
 
 /// Serves metrics until SIGINT or SIGTERM.
 pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
-    let metrics = ExporterMetrics::new(crate::VERSION, crate::REVISION);
+    let metrics = ExporterMetrics::new(&crate::BUILD);
     metrics.set_poll_interval(cli.poll.interval);
     let guard = web_config(cli, &metrics)?;
     let fleet = fleet(cli, &metrics).await?;

@@ -19,7 +19,13 @@ pub const DEFAULT_PORT: u16 = 10466;
 
 /// Prometheus exporter for the root-user MFA posture of AWS accounts (CIS IAM.6: hardware MFA).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "aws-root-mfa-exporter", version = crate::VERSION, about, long_about = None)]
+#[command(
+    name = "aws-root-mfa-exporter",
+    version = crate::VERSION,
+    long_version = crate::LONG_VERSION,
+    about,
+    long_about = None
+)]
 pub struct Cli {
     /// What to do; without a command, serve metrics.
     #[command(subcommand)]

@@ -34,6 +34,48 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The git revision it was built from, or `unknown`.
 pub const REVISION: &str = env!("BUILD_REVISION");
 
+/// What this binary is and how it was built, as `--version` and `_build_info` tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The version, from Cargo.toml.
+    pub version: &'static str,
+    /// The git revision, or `unknown`.
+    pub revision: &'static str,
+    /// The git branch, or `unknown`.
+    pub branch: &'static str,
+    /// When it was built (RFC 3339, UTC).
+    pub build_date: &'static str,
+    /// The compiler's version (`1.95.0`).
+    pub rustc_version: &'static str,
+    /// The target triple (`x86_64-unknown-linux-gnu`).
+    pub target: &'static str,
+}
+
+/// This binary's build.
+pub const BUILD: BuildInfo = BuildInfo {
+    version: VERSION,
+    revision: REVISION,
+    branch: env!("BUILD_BRANCH"),
+    build_date: env!("BUILD_DATE"),
+    rustc_version: env!("BUILD_RUSTC_VERSION"),
+    target: env!("BUILD_TARGET"),
+};
+
+/// The text of `--version`, in the shape Prometheus components print it.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (branch: ",
+    env!("BUILD_BRANCH"),
+    ", revision: ",
+    env!("BUILD_REVISION"),
+    ")\n  build date:    ",
+    env!("BUILD_DATE"),
+    "\n  rustc version: ",
+    env!("BUILD_RUSTC_VERSION"),
+    "\n  platform:      ",
+    env!("BUILD_TARGET"),
+);
+
 /// Seconds since the Unix epoch, as Prometheus timestamps are written; 0 before 1970.
 pub fn unix_now() -> f64 {
     std::time::SystemTime::now()

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use prometheus::core::Collector;
 use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
+use crate::BuildInfo;
 use crate::posture::{Control, Verdict};
 use crate::snapshot::AccountView;
 
@@ -70,8 +71,8 @@ pub struct ExporterMetrics {
 }
 
 impl ExporterMetrics {
-    /// Registers the exporter's metrics, with build information from `version` and `revision`.
-    pub fn new(version: &str, revision: &str) -> ExporterMetrics {
+    /// Registers the exporter's metrics, with the build information of `build`.
+    pub fn new(build: &BuildInfo) -> ExporterMetrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -102,12 +103,20 @@ impl ExporterMetrics {
         let build_info = GaugeVec::new(
             Opts::new(
                 format!("{SELF_NAMESPACE}_build_info"),
-                "A metric with a constant '1' value labeled by the exporter's version and revision.",
+                "A metric with a constant '1' value labeled by the version, revision and branch from which the exporter was built, and the rustc version and target it was built with.",
             ),
-            &["version", "revision"],
+            &["version", "revision", "branch", "rustc_version", "target"],
         )
         .expect("valid metric");
-        build_info.with_label_values(&[version, revision]).set(1.0);
+        build_info
+            .with_label_values(&[
+                build.version,
+                build.revision,
+                build.branch,
+                build.rustc_version,
+                build.target,
+            ])
+            .set(1.0);
         let accounts = Gauge::new(
             format!("{SELF_NAMESPACE}_accounts"),
             "Accounts this instance checks (after discovery and sharding).",
@@ -361,7 +370,14 @@ mod tests {
 
     #[test]
     fn exposition_matches_the_golden_file() {
-        let m = ExporterMetrics::new("0.0.0-golden", "golden");
+        let m = ExporterMetrics::new(&BuildInfo {
+            version: "0.0.0-golden",
+            revision: "golden",
+            branch: "main",
+            build_date: "2026-01-01T00:00:00Z",
+            rustc_version: "1.95.0",
+            target: "x86_64-unknown-linux-gnu",
+        });
         m.api.request("iam", "GetAccountSummary");
         m.api.error("iam", "GetAccountSummary", "Throttling");
         m.set_poll_duration(0.25);
@@ -384,7 +400,7 @@ mod tests {
 
     #[test]
     fn no_sample_has_a_timestamp() {
-        let m = ExporterMetrics::new("v", "r");
+        let m = ExporterMetrics::new(&crate::BUILD);
         let mut text = String::from_utf8(m.encode_posture(&golden_accounts()).to_vec()).unwrap();
         text.push_str(std::str::from_utf8(&m.encode_per_scrape()).unwrap());
         for line in text.lines().filter(|l| !l.starts_with('#')) {

@@ -173,13 +173,7 @@ fn every_root_posture_is_served_over_http_and_passes_promtool() {
             ),
             Some(1.0)
         );
-        assert_eq!(
-            m.value(
-                "aws_root_mfa_exporter_build_info",
-                &[("version", env!("CARGO_PKG_VERSION"))]
-            ),
-            Some(1.0)
-        );
+        assert_build_info(&m);
         assert!(
             m.value("aws_root_mfa_exporter_poll_duration_seconds", &[])
                 .unwrap()
@@ -196,6 +190,45 @@ fn every_root_posture_is_served_over_http_and_passes_promtool() {
         );
         promtool_check_metrics(&m.text);
     }
+}
+
+/// `_build_info` carries the version and the build's revision, branch, compiler and target,
+/// each as `--version` prints it.
+fn assert_build_info(m: &Exposition) {
+    let info: Vec<_> = m
+        .samples
+        .iter()
+        .filter(|s| s.name == "aws_root_mfa_exporter_build_info")
+        .collect();
+    assert_eq!(info.len(), 1, "{}", m.text);
+    let labels = &info[0].labels;
+    let keys: Vec<&str> = labels.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["branch", "revision", "rustc_version", "target", "version"]
+    );
+    assert_eq!(labels["version"], env!("CARGO_PKG_VERSION"));
+    assert!(labels.values().all(|v| !v.is_empty()), "{labels:?}");
+    assert!(
+        labels["target"].starts_with(std::env::consts::ARCH),
+        "{labels:?}"
+    );
+    let out = support::exporter_command(&[], &["--version"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8(out.stdout).unwrap();
+    for (key, shown) in [
+        ("revision", "revision: "),
+        ("branch", "branch: "),
+        ("rustc_version", "rustc version: "),
+        ("target", "platform:      "),
+    ] {
+        assert!(
+            version.contains(&format!("{shown}{}", labels[key])),
+            "--version shows the same {key}: {version}"
+        );
+    }
+    assert!(version.contains("build date:    20"), "{version}");
 }
 
 #[test]
@@ -475,15 +508,7 @@ fn self_metrics_are_served_before_the_first_poll_ends() {
         503,
         "not ready before the first poll ends"
     );
-    assert_eq!(
-        early.value(
-            "aws_root_mfa_exporter_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))]
-        ),
-        Some(1.0),
-        "{}",
-        early.text
-    );
+    assert_build_info(&early);
     assert_eq!(
         early.value("aws_root_mfa_exporter_poll_interval_seconds", &[]),
         Some(300.0)

@@ -112,7 +112,7 @@ async fn a_listing_whose_token_comes_back_fails_the_discovery() {
     // t0 -> t1 -> t2 -> t1: a token seen two pages before.
     let (endpoint, pages) =
         scripted_aws(|n| Some(format!("t{}", if n == 3 { 1 } else { n }))).await;
-    let m = ExporterMetrics::new("test", "test");
+    let m = ExporterMetrics::new(&aws_root_mfa_exporter::BUILD);
     let mut fleet = organization_fleet(&endpoint, &m).await;
     let err = fleet.refresh_if_due().await.unwrap_err();
     assert_eq!(err.code(), "pagination_loop", "{err}");
@@ -125,7 +125,7 @@ async fn a_listing_whose_token_comes_back_fails_the_discovery() {
 #[tokio::test]
 async fn a_listing_that_never_ends_stops_at_the_page_cap() {
     let (endpoint, pages) = scripted_aws(|n| Some(format!("t{n}"))).await;
-    let m = ExporterMetrics::new("test", "test");
+    let m = ExporterMetrics::new(&aws_root_mfa_exporter::BUILD);
     let mut fleet = organization_fleet(&endpoint, &m).await;
     let err = fleet.refresh_if_due().await.unwrap_err();
     assert_eq!(err.code(), "page_limit", "{err}");
@@ -136,7 +136,7 @@ async fn a_listing_that_never_ends_stops_at_the_page_cap() {
 #[tokio::test]
 async fn a_listing_that_ends_is_watched_whole() {
     let (endpoint, pages) = scripted_aws(|n| (n < 4).then(|| format!("t{n}"))).await;
-    let m = ExporterMetrics::new("test", "test");
+    let m = ExporterMetrics::new(&aws_root_mfa_exporter::BUILD);
     let mut fleet = organization_fleet(&endpoint, &m).await;
     fleet.refresh_if_due().await.unwrap();
     assert_eq!(pages.load(Ordering::SeqCst), 5);

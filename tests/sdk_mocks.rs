@@ -27,7 +27,7 @@ use aws_smithy_types::retry::RetryConfig;
 const ACCOUNT: &str = "123456789012";
 
 fn metrics() -> ExporterMetrics {
-    ExporterMetrics::new("test", "test")
+    ExporterMetrics::new(&aws_root_mfa_exporter::BUILD)
 }
 
 /// The standard retry mode with a short backoff, so retried tests stay fast.

@@ -21,7 +21,7 @@ fn fixtures(suffix: &str) -> Vec<PathBuf> {
 }
 
 fn load(path: &Path) -> Result<ConfigWatcher, String> {
-    let metrics = ExporterMetrics::new("test", "test");
+    let metrics = ExporterMetrics::new(&aws_root_mfa_exporter::BUILD);
     ConfigWatcher::load(path, ReloadMetrics::register(metrics.per_scrape()))
         .map_err(|e| e.to_string())
 }

@@ -214,9 +214,11 @@ fn route(web: &Web, method: &Method, path: &str, gzip: bool) -> Response<Body> {
             "not ready: the first poll has not finished\n",
         ),
         _ => html(landing::page(
+            &crate::BUILD,
             &web.telemetry_path,
             web.poll_interval,
             &snapshot,
+            crate::unix_now(),
         )),
     }
 }
@@ -284,7 +286,7 @@ mod tests {
         let (_tx, rx) = watch::channel(Arc::new(snapshot));
         Web {
             snapshots: rx,
-            metrics: ExporterMetrics::new("test", "abc"),
+            metrics: ExporterMetrics::new(&crate::BUILD),
             telemetry_path: "/metrics".into(),
             poll_interval: Duration::from_secs(300),
             guard: None,
@@ -403,6 +405,7 @@ mod tests {
     async fn landing_page_escapes_account_names() {
         let w = web(Snapshot {
             completed_polls: 1,
+            discovered: true,
             accounts: vec![AccountView {
                 account_id: Some("123456789012".into()),
                 account_name: "<script>alert(1)</script>".into(),

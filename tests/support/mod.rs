@@ -683,6 +683,11 @@ pub fn web_fixtures() -> PathBuf {
 }
 
 /// Reads a file relative to the repository root.
+/// The absolute path of a file of the repository.
+pub fn repo_path(path: &str) -> PathBuf {
+    root().join(path)
+}
+
 pub fn repo_file(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
