@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::aws::clients::{ClientFactory, load_aws_config};
+use crate::aws::clients::{self, ClientFactory, load_aws_config};
 use crate::aws::discovery::Fleet;
 use crate::config::{Cli, Output};
 use crate::error::Error;
@@ -19,9 +19,21 @@ use crate::web::server::{self, Web};
 
 /// The accounts to check, as the flags say. The flags are read (and a role ARN file parsed)
 /// before anything touches AWS, so that bad input fails fast with one line.
-async fn fleet(cli: &Cli, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
+async fn fleet(
+    cli: &Cli,
+    metrics: &ExporterMetrics,
+    need_credentials: bool,
+) -> Result<Fleet, Error> {
     let discovery = cli.accounts.discovery().map_err(Error::Config)?;
+    clients::check_environment()?;
     let config = load_aws_config(cli.poll.timeout).await;
+    match clients::check_credentials(&config).await {
+        Err(err) if need_credentials => return Err(err),
+        // A server keeps running: the credentials may come (a role attached later), and every
+        // check says what is missing until they do.
+        Err(err) => warn!("{err}"),
+        Ok(()) => {}
+    }
     Ok(Fleet::new(
         &ClientFactory::new(&config, &metrics.api),
         discovery,
@@ -33,7 +45,7 @@ async fn fleet(cli: &Cli, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
 /// Polls once and prints the result; returns the process exit code.
 pub async fn check(cli: &Cli, output: Output, controls: &[Control]) -> Result<u8, Error> {
     let metrics = ExporterMetrics::new(&crate::BUILD);
-    let fleet = fleet(cli, &metrics).await?;
+    let fleet = fleet(cli, &metrics, true).await?;
     let (mut poller, _) = Poller::new(fleet, cli.poll.concurrency.into(), metrics);
     let snapshot = poller.poll_once().await;
     let out = match output {
@@ -69,7 +81,7 @@ pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
     let metrics = ExporterMetrics::new(&crate::BUILD);
     metrics.set_poll_interval(cli.poll.interval);
     let guard = web_config(cli, &metrics)?;
-    let fleet = fleet(cli, &metrics).await?;
+    let fleet = fleet(cli, &metrics, false).await?;
     let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());
     let tls = guard
         .as_ref()

@@ -21,12 +21,20 @@ pub fn init(flags: &LogFlags) {
         .init();
 }
 
-/// The SDK logs its internals at info; only at debug are they worth the noise.
+/// The AWS SDK's crates. They log their internals at info and warn, in lines of several hundred
+/// characters with raw `Response {…}` dumps, about things the exporter reports itself in its
+/// own words (every failed check is logged with its code): below `--log.level debug`, only their
+/// errors are shown.
+const SDK_QUIET: &str = "aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error,\
+                         aws_smithy_http_client=error,aws_runtime=error,aws_sdk_sts=error,\
+                         aws_sdk_iam=error,aws_sdk_organizations=error";
+
+/// The filter for `level`: the exporter's own lines at that level, the SDK's at error.
 fn filter_directives(level: LogLevel) -> String {
     match level {
         LogLevel::Debug => "debug".into(),
-        LogLevel::Info => "info,aws_config=warn,aws_smithy_runtime=warn,aws_runtime=warn".into(),
-        LogLevel::Warn => "warn".into(),
+        LogLevel::Info => format!("info,{SDK_QUIET}"),
+        LogLevel::Warn => format!("warn,{SDK_QUIET}"),
         LogLevel::Error => "error".into(),
     }
 }

@@ -34,7 +34,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // The crate's errors say their cause in their own message; `{:#}` would repeat it.
+            eprintln!("error: {err}");
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -660,6 +660,10 @@ fn bad_flags_get_one_line_and_exit_2() {
             "{args:?}: one line, got {stderr:?}"
         );
         assert!(stderr.contains(mentions), "{args:?}: {stderr}");
+        assert!(
+            stderr.matches("(os error").count() <= 1,
+            "{args:?}: the cause is said once: {stderr}"
+        );
     }
     drop(busy);
 }
@@ -671,7 +675,7 @@ fn golden_exposition_passes_promtool() {
 
 #[test]
 fn logs_are_one_json_object_per_line_with_the_usual_keys() {
-    let out = run_check(&moto().env_without_credentials(), &["--log.format", "json"]);
+    let out = run_check(&moto().env_for(DENIED), &["--log.format", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<Value> = stderr
@@ -683,11 +687,66 @@ fn logs_are_one_json_object_per_line_with_the_usual_keys() {
         .find(|l| l["msg"] == "check failed")
         .expect("a failure line");
     assert_eq!(failure["level"], "warn");
-    assert_eq!(failure["code"], "credentials");
+    assert_eq!(failure["code"], "AccessDenied");
     assert!(failure["ts"].as_str().unwrap().ends_with('Z'));
     let summary = lines
         .iter()
         .find(|l| l["msg"] == "poll finished")
         .expect("a poll line");
     assert_eq!(summary["failed"], 1);
+}
+
+/// The exporter with nothing of the machine's AWS set-up: an empty home, no AWS_* variable but
+/// `env`, and the instance metadata service refusing connections.
+fn bare_exporter(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let home = support::tempdir("bare-home");
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let imds = format!("http://{}", refused.local_addr().unwrap());
+    drop(refused);
+    std::process::Command::new(support::EXPORTER)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn start_up_errors_are_one_line_a_person_can_act_on() {
+    // No credentials anywhere: one short line that says what to set, and quickly.
+    let started = std::time::Instant::now();
+    let out = bare_exporter(&[], &["check"]);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.len() < 200, "{} characters: {stderr}", stderr.len());
+    for what in ["AWS_PROFILE", "AWS_ACCESS_KEY_ID", "role"] {
+        assert!(stderr.contains(what), "{what}: {stderr}");
+    }
+    // An endpoint or a region no call could work with: refused before any call, server or check.
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ];
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("AWS_ENDPOINT_URL", "not-a-url")], "AWS_ENDPOINT_URL"),
+        (&[("AWS_REGION", "")], "AWS_REGION"),
+        (&[("AWS_REGION", "Europe West")], "AWS_REGION"),
+    ];
+    for (env, names) in cases {
+        let env: Vec<(&str, &str)> = env.iter().chain(&creds).copied().collect();
+        for args in [&["check"][..], &["--web.listen-address", "127.0.0.1:0"][..]] {
+            let out = bare_exporter(&env, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{env:?} {args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{env:?} {args:?}: {stderr}");
+            assert!(stderr.contains(names), "{env:?}: {stderr}");
+            assert!(!stderr.contains("Request {"), "no SDK dump: {stderr}");
+        }
+    }
 }

@@ -11,13 +11,102 @@ use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::timeout::TimeoutConfig;
 
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::error::CredentialsError;
+
 use super::interceptor::ApiCallInterceptor;
+use crate::error::Error;
 use crate::metrics::ApiCounters;
 
 /// IAM and STS are global in the commercial partition; a region is still needed to sign, so
 /// without one configured the exporter signs for us-east-1. China and GovCloud users must set
 /// `AWS_REGION` to a region of their partition.
 const FALLBACK_REGION: &str = "us-east-1";
+
+/// The environment variables that name an endpoint for the calls this exporter makes.
+const ENDPOINT_VARIABLES: &[&str] = &[
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_ORGANIZATIONS",
+];
+
+/// What to tell a person whose exporter found no credentials: the chain's own message lists
+/// five providers over several hundred characters and says nothing of what to do.
+pub const NO_CREDENTIALS: &str = "no AWS credentials (tried the environment, profiles, web identity, ECS, \
+     IMDS): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use an instance \
+     or pod role";
+
+/// Refuses, before anything calls AWS, an endpoint URL or a region from the environment that
+/// no call could work with; the SDK would otherwise fail every call with a dump of its request.
+pub fn check_environment() -> Result<(), Error> {
+    for var in ENDPOINT_VARIABLES {
+        if let Some(value) = std::env::var_os(var) {
+            let value = value.to_string_lossy();
+            check_endpoint(&value)
+                .map_err(|why| Error::Config(format!("{var}={value:?}: {why}")))?;
+        }
+    }
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(value) = std::env::var_os(var) {
+            let value = value.to_string_lossy();
+            check_region(&value).map_err(|why| Error::Config(format!("{var}={value:?}: {why}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `url` can be an endpoint: an absolute http or https URL with a host.
+fn check_endpoint(url: &str) -> Result<(), String> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|_| "not a URL (expected e.g. https://sts.eu-west-1.amazonaws.com)".to_owned())?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        _ => Err("not an http:// or https:// URL with a host".to_owned()),
+    }
+}
+
+/// Whether `region` can be a region: a DNS label such as `eu-west-1`, which the SDK puts in
+/// endpoint host names.
+fn check_region(region: &str) -> Result<(), String> {
+    let label = !region.is_empty()
+        && region.len() <= 63
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !region.starts_with('-')
+        && !region.ends_with('-');
+    match region {
+        "" => Err(
+            "set but empty: unset it (the exporter then signs for us-east-1) or name a \
+                   region such as eu-west-1"
+                .to_owned(),
+        ),
+        _ if label => Ok(()),
+        _ => Err(
+            "not a region name (lower-case letters, digits and hyphens, such as eu-west-1)"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Asks the credential chain once, so that `check` can stop at once with one line when there
+/// are none, instead of printing the chain's every attempt for every account.
+pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), Error> {
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(Error::Config(NO_CREDENTIALS.to_owned()));
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(CredentialsError::CredentialsNotLoaded(_)) => {
+            Err(Error::Config(NO_CREDENTIALS.to_owned()))
+        }
+        // Credentials exist but could not be had right now (a network error on the way to
+        // SSO or IMDS): not for this check to decide; the calls will say what went wrong.
+        Err(_) => Ok(()),
+    }
+}
 
 /// Loads the standard AWS configuration chain (environment, profile, SSO, web identity, IMDS).
 pub async fn load_aws_config(call_timeout: Duration) -> SdkConfig {
@@ -97,5 +186,37 @@ impl ClientFactory {
 
     fn interceptor(&self) -> ApiCallInterceptor {
         ApiCallInterceptor::new(self.api.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_regions_that_cannot_work_are_refused() {
+        for ok in [
+            "https://sts.eu-west-1.amazonaws.com",
+            "http://127.0.0.1:5000",
+            "http://localhost:4566/",
+        ] {
+            assert_eq!(check_endpoint(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "not-a-url",
+            "",
+            "sts.amazonaws.com",
+            "ftp://host",
+            "https://",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+        for ok in ["us-east-1", "cn-north-1", "us-gov-west-1", "eu-central-2"] {
+            assert_eq!(check_region(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "EU-WEST-1", "eu west 1", "-x", "x-", "eu_west_1"] {
+            assert!(check_region(bad).is_err(), "{bad}");
+        }
+        assert!(check_region("").unwrap_err().contains("empty"));
     }
 }
