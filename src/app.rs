@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -14,6 +13,7 @@ use crate::metrics::ExporterMetrics;
 use crate::poller::Poller;
 use crate::posture::Control;
 use crate::report;
+use crate::web::listen::Listeners;
 use crate::web::reload::{ConfigWatcher, ReloadMetrics};
 use crate::web::server::{self, Web};
 
@@ -68,16 +68,18 @@ pub fn web_config(
     Ok(Some(Arc::new(watcher)))
 }
 
-/// Binds the listener; a bad or busy address is reported before anything else starts.
-pub async fn bind(cli: &Cli) -> Result<TcpListener, Error> {
-    let addr = cli.web.listen_address;
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Bind { addr, source })
+/// Binds the listeners (or takes systemd's); a bad or busy address is reported before anything
+/// else starts.
+pub async fn bind(cli: &Cli) -> Result<Listeners, Error> {
+    if cli.web.systemd_socket {
+        Listeners::from_systemd()
+    } else {
+        Listeners::bind(&cli.web.listen_address).await
+    }
 }
 
 /// Serves metrics until SIGINT or SIGTERM.
-pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
+pub async fn serve(cli: &Cli, listeners: Listeners) -> Result<(), Error> {
     let metrics = ExporterMetrics::new(&crate::BUILD);
     metrics.set_poll_interval(cli.poll.interval);
     let guard = web_config(cli, &metrics)?;
@@ -93,10 +95,14 @@ pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
         poll_interval: cli.poll.interval,
         guard,
     };
+    let addrs = listeners.local_addrs();
+    let all: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     info!(
         version = crate::VERSION,
         revision = crate::REVISION,
-        address = %listener.local_addr()?,
+        // The first address alone too, for scripts that read one.
+        address = %all.first().map_or("", String::as_str),
+        addresses = %all.join(","),
         tls,
         poll_interval = %humantime::format_duration(cli.poll.interval),
         "serving"
@@ -107,7 +113,7 @@ pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let poll = tokio::spawn(poller.run(cli.poll.interval, until_stopped(stopped.clone())));
-    let server = tokio::spawn(server::serve(listener, web, until_stopped(stopped)));
+    let server = tokio::spawn(server::serve(listeners, web, until_stopped(stopped)));
 
     shutdown_signal().await;
     info!("shutting down");

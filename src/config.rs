@@ -2,7 +2,6 @@
 //! `AWS_ROOT_MFA_EXPORTER_…` environment variable. AWS credentials and region are deliberately
 //! absent: they come only from the standard AWS chain.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use crate::aws::discovery::Discovery;
 use crate::aws::role::RoleArn;
 use crate::aws::shard::Shard;
 use crate::posture::Control;
+use crate::web::listen::ListenAddress;
 
 /// The default listen port. The Prometheus port registry's 9100-9999 range is fully allocated,
 /// so this sits outside it and away from Zabbix (10050/10051) and the kubelet (10250-10259).
@@ -69,14 +69,14 @@ pub struct AccountFlags {
         default_value = "1h",
         value_parser = parse_positive_duration,
         value_name = "DURATION",
-        global = true
     )]
     pub organization_refresh_interval: Duration,
 
     /// Check the account of this role, assumed with the ambient credentials (repeatable; in the
     /// environment variable, comma-separated).
     #[arg(
-        long = "assume-role-arn",
+        long = "assume-role.arn",
+        alias = "assume-role-arn",
         env = "AWS_ROOT_MFA_EXPORTER_ASSUME_ROLE_ARN",
         value_name = "ARN",
         value_delimiter = ',',
@@ -87,7 +87,8 @@ pub struct AccountFlags {
 
     /// A file of role ARNs to assume, one per line (`#` starts a comment).
     #[arg(
-        long = "assume-role-arns.file",
+        long = "assume-role.arns-file",
+        alias = "assume-role-arns.file",
         env = "AWS_ROOT_MFA_EXPORTER_ASSUME_ROLE_ARNS_FILE",
         value_name = "FILE",
         conflicts_with = "organization_role_name",
@@ -116,7 +117,7 @@ pub struct AccountFlags {
 }
 
 impl AccountFlags {
-    /// How the accounts are found, reading `--assume-role-arns.file` if given.
+    /// How the accounts are found, reading `--assume-role.arns-file` if given.
     pub fn discovery(&self) -> Result<Discovery, String> {
         if let Some(role_name) = &self.organization_role_name {
             return Ok(Discovery::Organization {
@@ -127,10 +128,10 @@ impl AccountFlags {
         let mut roles = self.assume_role_arns.clone();
         if let Some(path) = &self.assume_role_arns_file {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("--assume-role-arns.file {}: {e}", path.display()))?;
+                .map_err(|e| format!("--assume-role.arns-file {}: {e}", path.display()))?;
             roles.extend(
                 parse_role_arns(&text)
-                    .map_err(|e| format!("--assume-role-arns.file {}: {e}", path.display()))?,
+                    .map_err(|e| format!("--assume-role.arns-file {}: {e}", path.display()))?,
             );
         }
         roles.sort();
@@ -201,15 +202,25 @@ pub enum Output {
 /// HTTP server flags.
 #[derive(Debug, Clone, Args)]
 pub struct WebFlags {
-    /// Address to listen on for the web interface and telemetry (`:PORT` means every interface).
+    /// Address to listen on for the web interface and telemetry; repeatable (`:PORT` means
+    /// every interface, IPv6 and IPv4; in the environment variable, comma-separated).
     #[arg(
         long = "web.listen-address",
         env = "AWS_ROOT_MFA_EXPORTER_WEB_LISTEN_ADDRESS",
         default_value = ":10466",
-        value_parser = parse_listen_address,
+        value_delimiter = ',',
         value_name = "ADDRESS"
     )]
-    pub listen_address: SocketAddr,
+    pub listen_address: Vec<ListenAddress>,
+
+    /// Listen on the sockets that systemd passes (socket activation, with a .socket unit)
+    /// instead of --web.listen-address.
+    #[arg(
+        long = "web.systemd-socket",
+        env = "AWS_ROOT_MFA_EXPORTER_WEB_SYSTEMD_SOCKET",
+        conflicts_with = "listen_address"
+    )]
+    pub systemd_socket: bool,
 
     /// Path under which to expose metrics.
     #[arg(
@@ -241,7 +252,6 @@ pub struct PollFlags {
         default_value = "5m",
         value_parser = parse_positive_duration,
         value_name = "DURATION",
-        global = true
     )]
     pub interval: Duration,
 
@@ -314,19 +324,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Parses `HOST:PORT`, `[V6]:PORT` or `:PORT` (every interface, as Go exporters accept).
-pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
-    let candidate = match s.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => s.to_owned(),
-    };
-    candidate
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| format!("expected HOST:PORT or :PORT, got {s:?}"))
-}
-
 fn parse_telemetry_path(s: &str) -> Result<String, String> {
     let reserved = ["/", "/healthz", "/readyz"];
     if !s.starts_with('/') {
@@ -353,27 +350,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listen_addresses() {
-        let cases = [
-            (":10466", Some("0.0.0.0:10466")),
-            ("127.0.0.1:9", Some("127.0.0.1:9")),
-            ("[::1]:80", Some("[::1]:80")),
-            ("localhost:10466", None),
-            ("10466", None),
-            (":", None),
-            (":99999", None),
-            ("not an address", None),
-        ];
-        for (input, want) in cases {
-            let got = parse_listen_address(input).ok().map(|a| a.to_string());
-            match (input, want) {
-                ("localhost:10466", _) => assert!(got.is_some_and(|a| a.ends_with(":10466"))),
-                _ => assert_eq!(got.as_deref(), want, "{input}"),
-            }
-        }
-    }
-
-    #[test]
     fn durations() {
         assert_eq!(parse_positive_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(
@@ -397,7 +373,7 @@ mod tests {
     #[test]
     fn defaults_and_subcommand() {
         let cli = Cli::try_parse_from(["x"]).unwrap();
-        assert_eq!(cli.web.listen_address.port(), DEFAULT_PORT);
+        assert_eq!(cli.web.listen_address, [ListenAddress::Any(DEFAULT_PORT)]);
         assert_eq!(cli.poll.interval, Duration::from_secs(300));
         assert!(cli.command.is_none());
         let cli = Cli::try_parse_from(["x", "check", "--output", "json", "--poll.timeout", "3s"])
@@ -478,6 +454,70 @@ mod tests {
         let err = parse_role_arns("arn:aws:iam::111111111111:role/r\nnot-an-arn\n").unwrap_err();
         assert!(err.starts_with("line 2: "), "{err}");
         assert!(parse_role_arns("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn old_spellings_still_work_and_help_shows_the_new_ones() {
+        let a = "arn:aws:iam::111111111111:role/r";
+        let new = Cli::try_parse_from(["x", "--assume-role.arn", a]).unwrap();
+        let old = Cli::try_parse_from(["x", "--assume-role-arn", a]).unwrap();
+        assert_eq!(new.accounts.assume_role_arns, old.accounts.assume_role_arns);
+        let new = Cli::try_parse_from(["x", "--assume-role.arns-file", "/f"]).unwrap();
+        let old = Cli::try_parse_from(["x", "--assume-role-arns.file", "/f"]).unwrap();
+        assert_eq!(
+            new.accounts.assume_role_arns_file,
+            old.accounts.assume_role_arns_file
+        );
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for shown in [
+            "--assume-role.arn",
+            "--assume-role.arns-file",
+            "--web.systemd-socket",
+        ] {
+            assert!(help.contains(shown), "{shown}");
+        }
+        for hidden in ["--assume-role-arn ", "--assume-role-arns.file"] {
+            assert!(!help.contains(hidden), "{hidden}");
+        }
+        let mut top = Cli::command();
+        top.build();
+        let check = top.find_subcommand_mut("check").unwrap();
+        let check_help = check.render_long_help().to_string();
+        for unused in [
+            "--poll.interval",
+            "--web.listen-address",
+            "--web.config.file",
+            "--organization.refresh-interval",
+        ] {
+            assert!(!check_help.contains(unused), "check --help shows {unused}");
+        }
+        for used in [
+            "--controls",
+            "--output",
+            "--poll.timeout",
+            "--organization.role-name",
+        ] {
+            assert!(check_help.contains(used), "check --help lacks {used}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_repeat() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--web.listen-address",
+            "127.0.0.1:1",
+            "--web.listen-address",
+            ":2",
+        ])
+        .unwrap();
+        assert_eq!(cli.web.listen_address.len(), 2);
+        assert!(Cli::try_parse_from(["x", "--web.systemd-socket"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["x", "--web.systemd-socket", "--web.listen-address", ":1"])
+                .is_err()
+        );
     }
 
     #[test]

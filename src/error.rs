@@ -1,7 +1,5 @@
 //! The crate's one error type, and the bounded `code` label that each error maps to.
 
-use std::net::SocketAddr;
-
 /// Everything that can go wrong in the exporter.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -51,8 +49,8 @@ pub enum Error {
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        /// The address from `--web.listen-address`.
-        addr: SocketAddr,
+        /// The address from `--web.listen-address`, as given.
+        addr: String,
         /// The operating system's reason.
         source: std::io::Error,
     },

@@ -25,19 +25,30 @@ fn example_prometheus_and_alertmanager_configurations_are_valid() {
 }
 
 #[test]
-fn the_systemd_unit_verifies() {
+fn the_systemd_units_verify() {
     // systemd-analyze wants the binary to exist: point the unit at the one just built.
+    let dir = tempdir("systemd");
     let unit = repo_file("deploy/systemd/aws-root-mfa-exporter.service")
         .replace("/usr/local/bin/aws-root-mfa-exporter", support::EXPORTER);
-    let path = tempdir("systemd").join("aws-root-mfa-exporter.service");
-    std::fs::write(&path, unit).unwrap();
+    let service = dir.join("aws-root-mfa-exporter.service");
+    std::fs::write(&service, unit).unwrap();
+    let socket = dir.join("aws-root-mfa-exporter.socket");
+    std::fs::write(
+        &socket,
+        repo_file("deploy/systemd/aws-root-mfa-exporter.socket"),
+    )
+    .unwrap();
     let out = Command::new(require_program("systemd-analyze", "systemd"))
-        .args(["verify", path.to_str().unwrap()])
+        .args([
+            "verify",
+            service.to_str().unwrap(),
+            socket.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && !said.contains("aws-root-mfa-exporter.service:"),
+        out.status.success() && !said.contains("aws-root-mfa-exporter."),
         "{said}"
     );
 }

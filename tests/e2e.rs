@@ -624,17 +624,22 @@ fn bad_flags_get_one_line_and_exit_2() {
     )
     .unwrap();
     let bad_roles = bad_roles.to_str().unwrap();
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 11] = [
+        (
+            &["--assume-role.arns-file", "/nonexistent/roles.txt"],
+            "--assume-role.arns-file",
+        ),
+        // The old spelling still works, and the message names the flag as documented.
         (
             &["--assume-role-arns.file", "/nonexistent/roles.txt"],
-            "--assume-role-arns.file",
+            "--assume-role.arns-file",
         ),
-        (&["--assume-role-arns.file", bad_roles, "check"], "line 2"),
+        (&["--assume-role.arns-file", bad_roles, "check"], "line 2"),
         (
             &[
                 "--organization.role-name",
                 "r",
-                "--assume-role-arn",
+                "--assume-role.arn",
                 "arn:aws:iam::111111111111:role/r",
             ],
             "cannot be used with",
@@ -749,4 +754,92 @@ fn start_up_errors_are_one_line_a_person_can_act_on() {
             assert!(!stderr.contains("Request {"), "no SDK dump: {stderr}");
         }
     }
+}
+
+#[test]
+fn every_interface_means_ipv6_and_ipv4_and_addresses_repeat() {
+    let exporter = Exporter::start(
+        &moto().env_for(HARDWARE),
+        &[
+            "--web.listen-address",
+            ":0",
+            "--web.listen-address",
+            "127.0.0.2:0",
+        ],
+    );
+    let log = exporter.log();
+    let line = log.lines().find(|l| l.contains("msg=serving")).unwrap();
+    let addresses: Vec<std::net::SocketAddr> = line
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("addresses="))
+        .unwrap()
+        .split(',')
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert_eq!(addresses.len(), 3, "{line}");
+    let any = addresses.iter().find(|a| a.ip().is_unspecified()).unwrap();
+    let mut reach = vec![
+        std::net::SocketAddr::from(([127, 0, 0, 1], any.port())),
+        addresses[2],
+    ];
+    // The host has IPv6 loopback: ":PORT" must answer there too.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        assert!(any.is_ipv6(), "{line}");
+        reach.push(std::net::SocketAddr::from((
+            std::net::Ipv6Addr::LOCALHOST,
+            any.port(),
+        )));
+    }
+    for addr in reach {
+        assert_eq!(
+            http(addr, "GET", "/healthz", &[], b"").status,
+            200,
+            "{addr}"
+        );
+    }
+}
+
+#[test]
+fn systemd_socket_activation_serves_on_the_socket_it_passes() {
+    let activate = support::require_program("systemd-socket-activate", "systemd");
+    let port = support::free_port();
+    // The exporter's usual environment, passed on by systemd-socket-activate (which keeps only
+    // the variables named with -E), and the socket it opens.
+    let template = support::exporter_command(&moto().env_for(HARDWARE), &[]);
+    let mut activated = std::process::Command::new(activate);
+    activated
+        .env_clear()
+        .arg(format!("--listen=127.0.0.1:{port}"));
+    for (key, value) in template.get_envs() {
+        if let Some(value) = value {
+            activated.env(key, value).arg("-E").arg(key);
+        }
+    }
+    let mut child = activated
+        .args([support::EXPORTER, "--web.systemd-socket"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    support::wait_until("the socket to open", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    support::wait_until(
+        "the socket-activated exporter's first poll",
+        Duration::from_secs(20),
+        || http(addr, "GET", "/readyz", &[], b"").status == 200,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    // Without systemd's variables the flag is one clear line and exit 2.
+    let out = support::exporter_command(&[], &["--web.systemd-socket"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--web.systemd-socket") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod compression;
 pub mod config;
 pub mod landing;
+pub mod listen;
 pub mod ratelimit;
 pub mod reload;
 pub mod server;

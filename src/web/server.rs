@@ -13,13 +13,13 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
 use super::auth;
 use super::landing;
+use super::listen::Listeners;
 use super::reload::{ConfigWatcher, InForce};
 use crate::metrics::{CONTENT_TYPE, ExporterMetrics};
 use crate::snapshot::Snapshot;
@@ -50,9 +50,9 @@ pub struct Web {
 
 type Body = Full<Bytes>;
 
-/// Serves HTTP (or HTTPS, as the web configuration says) on `listener` until `shutdown`
+/// Serves HTTP (or HTTPS, as the web configuration says) on `listeners` until `shutdown`
 /// completes, then lets open requests finish.
-pub async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listeners: Listeners, web: Web, shutdown: impl Future<Output = ()>) {
     let web = Arc::new(web);
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -64,7 +64,7 @@ pub async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            accepted = listeners.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(err) => {
                     // Running out of file descriptors must not end the server; back off briefly.
@@ -121,7 +121,7 @@ pub async fn serve(listener: TcpListener, web: Web, shutdown: impl Future<Output
             }
         });
     }
-    drop(listener);
+    drop(listeners);
     info!("HTTP server stopping");
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
