@@ -63,6 +63,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error, naming `endpoint` if it is a network failure (connection refused, timeout,
+    /// no route): what a person checks first is whether the address is right.
+    pub fn at_endpoint(self, endpoint: &str) -> Error {
+        match self {
+            Error::Aws {
+                service,
+                operation,
+                code: code @ ("connection" | "timeout" | "dispatch"),
+                message,
+            } => Error::Aws {
+                service,
+                operation,
+                code,
+                message: format!("{message} (endpoint: {endpoint})"),
+            },
+            other => other,
+        }
+    }
+
     /// A small, fixed set of values for the `code` label of the error counters.
     pub fn code(&self) -> &'static str {
         match self {

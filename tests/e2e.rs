@@ -725,6 +725,22 @@ fn start_up_errors_are_one_line_a_person_can_act_on() {
     let started = std::time::Instant::now();
     let out = bare_exporter(&[], &["check"]);
     let took = started.elapsed();
+    // (A connection that fails names the endpoint it went to.)
+    let closed = format!("http://127.0.0.1:{}", support::free_port());
+    let refused = bare_exporter(
+        &[
+            ("AWS_ENDPOINT_URL", closed.as_str()),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+        &["check"],
+    );
+    let table = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        table.contains("(connection): ") && table.contains(&format!("(endpoint: {closed})")),
+        "{table}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(took < Duration::from_secs(5), "{took:?}");

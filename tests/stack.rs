@@ -185,6 +185,29 @@ fn alerts_fire_for_the_right_accounts_reach_alertmanager_and_resolve_when_fixed(
         Duration::from_secs(60),
         || alertmanager_alerts(alertmanager) == want,
     );
+    // Every posture alert names the account, from aws_root_account_info, in its labels and
+    // its summary.
+    for a in get_json(prometheus, "/api/v1/alerts")["data"]["alerts"]
+        .as_array()
+        .unwrap()
+    {
+        let account = a["labels"]["account_id"].as_str().unwrap_or("");
+        let Some(name) = org
+            .members
+            .iter()
+            .find_map(|(name, id)| (id == account).then_some(name))
+        else {
+            continue;
+        };
+        assert_eq!(a["labels"]["account_name"], name.as_str(), "{a}");
+        assert!(
+            a["annotations"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{name} ({account})")),
+            "{a}"
+        );
+    }
     let quiet = [
         org.management.clone(),
         id("hardware"),

@@ -35,12 +35,15 @@ pub struct AccountClients {
     sts: aws_sdk_sts::Client,
     iam: aws_sdk_iam::Client,
     role: Option<Arc<RoleCredentials>>,
+    /// Where the calls go, named in network errors (shared by every account's clients).
+    endpoint: Arc<str>,
 }
 
 impl AccountClients {
     /// Clients with the ambient credentials.
     pub fn new(factory: &ClientFactory) -> AccountClients {
         AccountClients::from_clients(factory.sts(None), factory.iam(None))
+            .at_endpoint(factory.endpoint())
     }
 
     /// Clients for a member account, with credentials from assuming its role.
@@ -50,6 +53,7 @@ impl AccountClients {
             sts: factory.sts(Some(provider.clone())),
             iam: factory.iam(Some(provider)),
             role: Some(role),
+            endpoint: factory.endpoint(),
         }
     }
 
@@ -66,12 +70,24 @@ impl AccountClients {
             sts,
             iam,
             role: None,
+            endpoint: Arc::from("the clients' own endpoint"),
         }
+    }
+
+    fn at_endpoint(mut self, endpoint: Arc<str>) -> AccountClients {
+        self.endpoint = endpoint;
+        self
     }
 
     /// Checks the root user of the account these clients' credentials belong to. When the
     /// account is `known` (from a role ARN or the Organization), STS is not asked again.
     pub async fn check(&self, known: Option<&Identity>) -> Outcome {
+        let mut outcome = self.check_unnamed(known).await;
+        outcome.result = outcome.result.map_err(|e| e.at_endpoint(&self.endpoint));
+        outcome
+    }
+
+    async fn check_unnamed(&self, known: Option<&Identity>) -> Outcome {
         if let Some(role) = &self.role {
             // Assume the role first, so that a failure is reported as AssumeRole's, with its code.
             if let Err(err) = role.credentials().await {

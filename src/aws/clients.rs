@@ -149,15 +149,28 @@ fn shared_http_client() -> SharedHttpClient {
 pub struct ClientFactory {
     sdk: SdkConfig,
     api: ApiCounters,
+    endpoint: std::sync::Arc<str>,
 }
 
 impl ClientFactory {
     /// A factory over the loaded configuration `sdk`, counting into `api`.
     pub fn new(sdk: &SdkConfig, api: &ApiCounters) -> ClientFactory {
+        // What a network error names: the configured endpoint, or AWS's own in the region.
+        let endpoint = match (sdk.endpoint_url(), sdk.region()) {
+            (Some(url), _) => url.to_owned(),
+            (None, Some(region)) => format!("AWS's endpoints for {region}"),
+            (None, None) => "AWS's endpoints".to_owned(),
+        };
         ClientFactory {
             sdk: sdk.clone(),
             api: api.clone(),
+            endpoint: endpoint.into(),
         }
+    }
+
+    /// Where the clients' calls go, as network errors name it.
+    pub fn endpoint(&self) -> std::sync::Arc<str> {
+        self.endpoint.clone()
     }
 
     /// An STS client, with `credentials` instead of the ambient ones when given.

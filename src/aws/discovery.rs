@@ -204,7 +204,11 @@ impl Fleet {
         if !due {
             return Ok(());
         }
-        match org.list().await {
+        match org
+            .list()
+            .await
+            .map_err(|e| e.at_endpoint(&org.maker.factory.endpoint()))
+        {
             Ok((caller, accounts)) => {
                 org.ok = Some(true);
                 org.listed_at = Some(Instant::now());
