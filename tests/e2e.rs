@@ -783,6 +783,9 @@ fn every_interface_means_ipv6_and_ipv4_and_addresses_repeat() {
             "127.0.0.2:0",
         ],
     );
+    exporter.wait_for("the serving line", Duration::from_secs(5), || {
+        exporter.log().contains("msg=serving")
+    });
     let log = exporter.log();
     let line = log.lines().find(|l| l.contains("msg=serving")).unwrap();
     let addresses: Vec<std::net::SocketAddr> = line
