@@ -8,6 +8,7 @@
 //! - [`metrics`]: metric names and the exposition, encoded once per poll.
 //! - [`report`]: the table and JSON output of `check`, and its exit codes.
 //! - [`config`], [`logging`], [`error`]: flags, logs, and the crate's error type.
+//! - [`files`]: bounded reads of the files an operator names.
 //! - [`app`]: the wiring of it all, for `main`.
 //! - [`aws`]: everything that speaks to AWS (clients, calls, credentials, discovery).
 //! - [`web`]: everything that serves HTTP (routes, landing page, web configuration, TLS,
@@ -19,6 +20,7 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod logging;
 pub mod metrics;
 pub mod poller;

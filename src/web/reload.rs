@@ -17,6 +17,7 @@ use super::config::WebConfig;
 use super::ratelimit::Bucket;
 use super::tls;
 use crate::error::Error;
+use crate::files::{WEB_CONFIG_MAX_BYTES, read_bounded};
 use crate::unix_now;
 
 /// The configuration in force, with what was built from it.
@@ -149,7 +150,7 @@ impl ReloadMetrics {
 impl ConfigWatcher {
     /// Loads the file; an unreadable or invalid file is an error naming the offending key.
     pub fn load(path: &Path, metrics: ReloadMetrics) -> Result<ConfigWatcher, Error> {
-        let text = std::fs::read(path).map_err(|err| Error::WebConfig {
+        let text = read_bounded(path, WEB_CONFIG_MAX_BYTES).map_err(|err| Error::WebConfig {
             path: path.to_owned(),
             reason: format!("cannot read: {err}"),
         })?;
@@ -184,7 +185,7 @@ impl ConfigWatcher {
 
     fn current(&self, new_connection: bool) -> Arc<InForce> {
         let active = self.lock().clone();
-        let text = match std::fs::read(&self.path) {
+        let text = match read_bounded(&self.path, WEB_CONFIG_MAX_BYTES) {
             Ok(text) => text,
             Err(err) => {
                 self.failed(format!("cannot read: {err}"));
