@@ -1,24 +1,76 @@
 //! Logging set-up: logfmt (as Prometheus components log) or JSON, to standard error.
+//!
+//! Logging never stops the exporter: a line that cannot be written (standard error closed, a
+//! full pipe, a dead journald socket) is dropped and counted in
+//! `aws_root_mfa_exporter_log_lines_dropped_total`, because a process that dies or freezes for
+//! want of a log line helps no one.
 
 use std::fmt;
+use std::io;
+use std::sync::LazyLock;
 
+use prometheus::IntCounter;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogFlags, LogFormat, LogLevel};
 
+/// Log lines that could not be written and were dropped.
+static DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        format!("{}_log_lines_dropped_total", crate::metrics::SELF_NAMESPACE),
+        "Log lines that could not be written to standard error (for example a closed pipe) and were dropped.",
+    )
+    .expect("valid metric")
+});
+
+/// The counter of dropped log lines, to register with the per-scrape registry.
+pub fn dropped_lines() -> IntCounter {
+    DROPPED.clone()
+}
+
 /// Installs the global subscriber for the configured level and format.
 pub fn init(flags: &LogFlags) {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter_directives(flags.level)))
-        .with_writer(std::io::stderr)
+        .with_writer(Stderr)
+        // Its own report of a failed write goes to standard error with `eprintln!`, which
+        // panics when standard error is gone: the failure is counted by `Stderr` instead.
+        .log_internal_errors(false)
         .event_format(LineFormat(flags.format))
         .init();
+}
+
+/// Standard error, where a failed write is dropped and counted instead of failing.
+#[derive(Debug, Clone, Copy)]
+struct Stderr;
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Stderr;
+
+    fn make_writer(&'a self) -> Stderr {
+        Stderr
+    }
+}
+
+impl io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // The formatter hands over one whole line per event.
+        if io::stderr().write_all(buf).is_err() {
+            DROPPED.inc();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The SDK logs its internals at info; only at debug are they worth the noise.

@@ -4,8 +4,15 @@
 mod support;
 
 use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
 
-use support::{exporter_command, tempdir};
+use serde_json::json;
+use support::{Exposition, exporter_command, http, tempdir};
+
+const ACCOUNT: &str = "400000000001";
 
 /// Runs the exporter with `args` and returns its exit code and standard error.
 fn refused(args: &[&str]) -> (Option<i32>, String) {
@@ -74,4 +81,71 @@ fn oversized_or_special_files_and_tiny_intervals_get_one_line_and_exit_2() {
         );
         assert!(stderr.contains(mentions), "{args:?}: {stderr}");
     }
+}
+
+/// An exporter whose standard error is closed once it serves: the read end of its pipe is
+/// dropped, so every later log line fails with EPIPE.
+#[test]
+fn an_exporter_whose_stderr_is_closed_keeps_polling_or_exits() {
+    let moto = support::Moto::start(&json!({"accounts": [{"id": ACCOUNT, "mfa_enabled": true}]}));
+    let mut child = exporter_command(
+        &moto.env_for(ACCOUNT),
+        &[
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--poll.interval",
+            "1s",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no serving line");
+        if let Some(addr) = line
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("address="))
+            .filter(|_| line.contains("msg=serving"))
+        {
+            break addr.parse().unwrap();
+        }
+    };
+    drop(stderr);
+
+    let last_check = || {
+        let resp = http(addr, "GET", "/metrics", &[], b"");
+        assert_eq!(resp.status, 200);
+        let m = Exposition::parse(&resp.text());
+        (
+            m.account("aws_root_check_timestamp_seconds", ACCOUNT),
+            m.value("aws_root_mfa_exporter_log_lines_dropped_total", &[]),
+        )
+    };
+    // Several polls' worth of log lines go nowhere.
+    std::thread::sleep(Duration::from_secs(3));
+    if let Some(status) = child.try_wait().unwrap() {
+        // Exiting is acceptable too, as long as a supervisor can tell.
+        assert!(!status.success(), "exited {status:?}");
+        return;
+    }
+    let before = last_check();
+    std::thread::sleep(Duration::from_secs(3));
+    if let Some(status) = child.try_wait().unwrap() {
+        assert!(!status.success(), "exited {status:?}");
+        return;
+    }
+    let after = last_check();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        before.0.is_some() && after.0 > before.0,
+        "the metrics froze while the process stayed up: {before:?} then {after:?}"
+    );
+    assert!(
+        after.1.unwrap_or(0.0) >= 2.0,
+        "dropped log lines are counted: {after:?}"
+    );
 }
