@@ -22,6 +22,9 @@ use crate::web::server::{self, Web};
 /// before anything touches AWS, so that bad input fails fast with one line.
 async fn fleet(cli: &Cli, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
     let discovery = cli.accounts.discovery().map_err(Error::Config)?;
+    if let Some(external_id) = &cli.accounts.external_id {
+        crate::redact::register_secret(external_id);
+    }
     let config = load_aws_config(cli.poll.timeout).await;
     Ok(Fleet::new(
         &ClientFactory::new(&config, &metrics.api),
@@ -41,7 +44,8 @@ pub async fn check(cli: &Cli, output: Output) -> Result<u8, Error> {
         Output::Table => report::table(&snapshot.accounts),
         Output::Json => report::json(&snapshot.accounts),
     };
-    print!("{out}");
+    // The same redaction as the logs': the output is pasted into tickets and CI logs.
+    print!("{}", crate::redact::redact(&out));
     Ok(report::Totals::of(&snapshot.accounts).exit_code())
 }
 

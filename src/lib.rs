@@ -9,6 +9,7 @@
 //! - [`report`]: the table and JSON output of `check`, and its exit codes.
 //! - [`config`], [`logging`], [`error`]: flags, logs, and the crate's error type.
 //! - [`files`]: bounded reads of the files an operator names.
+//! - [`redact`]: the masking of secrets that every log line and `check` output goes through.
 //! - [`app`]: the wiring of it all, for `main`.
 //! - [`aws`]: everything that speaks to AWS (clients, calls, credentials, discovery).
 //! - [`web`]: everything that serves HTTP (routes, landing page, web configuration, TLS,
@@ -25,6 +26,7 @@ pub mod logging;
 pub mod metrics;
 pub mod poller;
 pub mod posture;
+pub mod redact;
 pub mod report;
 pub mod snapshot;
 pub mod web;

@@ -20,6 +20,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogFlags, LogFormat, LogLevel};
+use crate::redact::redact;
 
 /// Log lines that could not be written and were dropped.
 static DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
@@ -35,16 +36,31 @@ pub fn dropped_lines() -> IntCounter {
     DROPPED.clone()
 }
 
-/// Installs the global subscriber for the configured level and format.
+/// Installs the global subscriber for the configured level and format. `RUST_LOG`, when set,
+/// replaces the level with its own directives (for support: `RUST_LOG=aws_smithy_runtime=trace`
+/// gives the SDK's raw request traces); every line is still redacted.
 pub fn init(flags: &LogFlags) {
+    let (filter, ignored) = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => match EnvFilter::try_new(&directives) {
+            Ok(filter) => (filter, None),
+            Err(err) => (
+                EnvFilter::new(filter_directives(flags.level)),
+                Some(err.to_string()),
+            ),
+        },
+        _ => (EnvFilter::new(filter_directives(flags.level)), None),
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter_directives(flags.level)))
+        .with_env_filter(filter)
         .with_writer(Stderr)
         // Its own report of a failed write goes to standard error with `eprintln!`, which
         // panics when standard error is gone: the failure is counted by `Stderr` instead.
         .log_internal_errors(false)
         .event_format(LineFormat(flags.format))
         .init();
+    if let Some(err) = ignored {
+        tracing::warn!(error = %err, "RUST_LOG ignored: not valid filter directives; --log.level applies");
+    }
 }
 
 /// Standard error, where a failed write is dropped and counted instead of failing.
@@ -153,7 +169,7 @@ impl Fields {
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, Value::from(value));
+        self.push(field, Value::from(redact(value).into_owned()));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -173,7 +189,15 @@ impl Visit for Fields {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, Value::from(format!("{value:?}")));
+        // The message, `%` and `?` fields all arrive here: the SDK's own output too.
+        self.push(
+            field,
+            Value::from(redact(&format!("{value:?}")).into_owned()),
+        );
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, Value::from(redact(&value.to_string()).into_owned()));
     }
 }
 
