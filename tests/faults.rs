@@ -380,7 +380,7 @@ fn signature_does_not_match_with_a_session_token_leaks_no_credential() {
     });
     said.push(("the server's log", exporter.log()));
 
-    let mut secrets = seen_credentials(&moto);
+    let mut secrets = seen_credentials(moto);
     assert!(
         secrets.iter().any(|s| s.starts_with("ASIA")) && secrets.len() >= 3,
         "an assumed role's key and token signed requests: {secrets:?}"
