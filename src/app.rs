@@ -50,14 +50,18 @@ pub async fn check(cli: &Cli, output: Output) -> Result<u8, Error> {
 }
 
 /// Loads `--web.config.file`, if given; a bad file stops the exporter before it serves.
-pub fn web_config(
+pub async fn web_config(
     cli: &Cli,
     metrics: &ExporterMetrics,
 ) -> Result<Option<Arc<ConfigWatcher>>, Error> {
-    let Some(path) = &cli.web.config_file else {
+    let Some(path) = cli.web.config_file.clone() else {
         return Ok(None);
     };
-    let watcher = ConfigWatcher::load(path, ReloadMetrics::register(metrics.per_scrape()))?;
+    let reload = ReloadMetrics::register(metrics.per_scrape());
+    // Read off the async workers, as every later read of it is.
+    let watcher = tokio::task::spawn_blocking(move || ConfigWatcher::load(&path, reload))
+        .await
+        .map_err(|err| Error::Config(format!("loading the web configuration failed: {err}")))??;
     Ok(Some(Arc::new(watcher)))
 }
 
@@ -76,12 +80,10 @@ pub async fn serve(cli: &Cli, listener: TcpListener) -> Result<(), Error> {
         .per_scrape()
         .register(Box::new(crate::logging::dropped_lines()))
         .expect("registered once");
-    let guard = web_config(cli, &metrics)?;
+    let guard = web_config(cli, &metrics).await?;
     let fleet = fleet(cli, &metrics).await?;
     let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());
-    let tls = guard
-        .as_ref()
-        .is_some_and(|g| g.for_connection().tls.is_some());
+    let tls = guard.as_ref().is_some_and(|g| g.tls_on());
     let web = Web {
         snapshots,
         metrics,

@@ -1,9 +1,12 @@
 //! Reads of the files an operator names (the web configuration, its certificates, the role ARN
 //! file), bounded in size and limited to regular files: `/dev/zero`, a FIFO or a runaway log
 //! given by mistake must fail with one line, not read until memory runs out or block forever.
+//! And [`Stamp`], which tells that a file changed without reading it.
 
 use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::time::SystemTime;
 
 /// The most `--web.config.file` may hold, and each certificate, key or CA file it names.
 pub const WEB_CONFIG_MAX_BYTES: u64 = 1024 * 1024;
@@ -46,10 +49,50 @@ fn too_large(cap: u64) -> io::Error {
 }
 
 fn human(bytes: u64) -> String {
-    if bytes % (1024 * 1024) == 0 {
+    if bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
     } else {
         format!("{bytes} bytes")
+    }
+}
+
+/// What identifies a version of a file without reading it: where it lives (device and inode),
+/// its size and its modification and change times. A file rewritten in place, replaced by a
+/// rename, or pointed to by a swapped symbolic link (as Kubernetes updates a mounted
+/// ConfigMap) gets a different stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stamp {
+    /// The stamp of the file at `path` (following symbolic links).
+    pub fn of(path: &Path) -> io::Result<Stamp> {
+        let meta = std::fs::metadata(path)?;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        Ok(Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    /// Whether the file changed so recently that a second write in the same clock tick could
+    /// leave the stamp as it is: file systems keep time in ticks of a few milliseconds, so two
+    /// writes of the same size within one tick look alike. Such a stamp must not be trusted to
+    /// mean "unchanged" (git calls this the racy-clean problem).
+    pub fn is_recent(&self, now: SystemTime) -> bool {
+        const RACY_NS: i128 = 2_000_000_000;
+        let now_ns = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        now_ns - self.mtime_ns.max(self.ctime_ns) < RACY_NS
     }
 }
 
@@ -88,5 +131,21 @@ mod tests {
                 .kind(),
             io::ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn a_rewrite_changes_the_stamp() {
+        let path = dir().join("stamped");
+        std::fs::write(&path, b"one").unwrap();
+        let first = Stamp::of(&path).unwrap();
+        assert_eq!(Stamp::of(&path).unwrap(), first);
+        assert!(first.is_recent(SystemTime::now()));
+        assert!(!first.is_recent(SystemTime::now() + std::time::Duration::from_secs(3)));
+        std::fs::write(&path, b"").unwrap();
+        assert_ne!(Stamp::of(&path).unwrap(), first, "size");
+        let tmp = dir().join("stamped.tmp");
+        std::fs::write(&tmp, b"one").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        assert_ne!(Stamp::of(&path).unwrap(), first, "inode");
     }
 }
