@@ -670,16 +670,23 @@ fn prometheus_scrapes_over_https_with_basic_auth() {
 }
 
 #[test]
-fn the_rate_limit_refuses_requests_beyond_the_burst() {
+fn the_rate_limit_refuses_requests_beyond_the_burst_but_never_the_probes() {
     let web = WebDir::new("rate-limit");
     web.write("rate_limit:\n  interval: 1h\n  burst: 3\n");
     let exporter = web.start();
-    let statuses: Vec<u16> = (0..5).map(|_| exporter.get("/healthz").status).collect();
+    let statuses: Vec<u16> = (0..5).map(|_| exporter.get("/").status).collect();
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    // Anyone can empty the bucket; the liveness probe must still answer, or Kubernetes
+    // restarts a healthy exporter.
+    for _ in 0..50 {
+        assert_eq!(exporter.get("/metrics").status, 429);
+    }
+    assert_eq!(exporter.get("/healthz").status, 200);
+    assert_ne!(exporter.get("/readyz").status, 429);
     // Raising the limit applies at once, without a restart.
     web.write("rate_limit:\n  interval: 1ms\n  burst: 1000\n");
     let resp = exporter.get("/metrics");
     assert_eq!(resp.status, 200);
     let exposition = Exposition::parse(&resp.text());
-    assert_eq!(rejected(&exposition, "rate_limited"), 2.0);
+    assert_eq!(rejected(&exposition, "rate_limited"), 52.0);
 }

@@ -223,13 +223,14 @@ async fn respond(web: &Web, admitted: Option<&InForce>, req: Request<Incoming>) 
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         resp
+    } else if is_probe(req.uri().path()) {
+        // Before the rate limit: anyone can empty the bucket, and a liveness probe answered
+        // 429 gets a healthy exporter restarted.
+        handle(web, &req)
     } else if !active.admit() {
         guard.reject("rate_limited");
         text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n")
-    } else if !active.config.users.is_empty()
-        && !is_probe(req.uri().path())
-        && !authorized(guard, &active, &req).await
-    {
+    } else if !active.config.users.is_empty() && !authorized(guard, &active, &req).await {
         guard.reject("unauthorized");
         let mut resp = text(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
         resp.headers_mut().insert(
@@ -246,8 +247,9 @@ async fn respond(web: &Web, admitted: Option<&InForce>, req: Request<Incoming>) 
     resp
 }
 
-/// The health endpoints answer without credentials, so that Kubernetes probes and load
-/// balancers need none: they tell only whether the process is up and has polled once.
+/// The health endpoints answer without credentials and outside the rate limit, so that
+/// Kubernetes probes and load balancers need none and are never refused: they tell only
+/// whether the process is up and has polled once.
 fn is_probe(path: &str) -> bool {
     path == "/healthz" || path == "/readyz"
 }
