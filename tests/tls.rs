@@ -201,9 +201,17 @@ fn https_with_basic_auth_serves_metrics_and_refuses_everyone_else() {
 }
 
 #[test]
-fn an_unknown_user_costs_as_much_as_a_wrong_password() {
+fn an_unknown_user_costs_as_much_as_a_wrong_password_of_any_user() {
     let web = WebDir::new("tls-timing");
-    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    // A second user whose hash is far cheaper (cost 4 against 10): its wrong passwords must
+    // cost as much as anyone's, or timing tells it apart.
+    let cheap = bcrypt::hash_with_salt("cheap-secret", 4, [9; 16])
+        .unwrap()
+        .to_string();
+    web.write(&tls_with_users(&[
+        ("prometheus", PROMETHEUS_HASH),
+        ("cheap", &cheap),
+    ]));
     let exporter = web.start();
     let client = Client::new(None);
     let time = |user: &str, password: &str| {
@@ -218,28 +226,44 @@ fn an_unknown_user_costs_as_much_as_a_wrong_password() {
         v.sort();
         v[v.len() / 2]
     };
-    let (mut wrong, mut unknown, mut cached) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut wrong, mut wrong_cheap, mut unknown, mut cached) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     assert_eq!(time("prometheus", "scrape-me").1, 200);
-    // Interleaved, so that a change in machine load affects all three alike.
+    assert_eq!(time("cheap", "cheap-secret").1, 200);
+    // Interleaved, so that a change in machine load affects all alike.
     for _ in 0..7 {
-        let (t, status) = time("prometheus", "wrong");
-        assert_eq!(status, 401);
-        wrong.push(t);
-        let (t, status) = time("nobody", "wrong");
-        assert_eq!(status, 401);
-        unknown.push(t);
-        let (t, status) = time("prometheus", "scrape-me");
-        assert_eq!(status, 200);
-        cached.push(t);
+        for (user, password, times, want) in [
+            ("prometheus", "wrong", &mut wrong, 401),
+            ("cheap", "wrong", &mut wrong_cheap, 401),
+            ("nobody", "wrong", &mut unknown, 401),
+            ("prometheus", "scrape-me", &mut cached, 200),
+        ] {
+            let (t, status) = time(user, password);
+            assert_eq!(status, want, "{user}");
+            times.push(t);
+        }
     }
-    let (wrong, unknown, cached) = (median(wrong), median(unknown), median(cached));
-    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
-    eprintln!("median: wrong password {wrong:?}, unknown user {unknown:?}, cached {cached:?}");
-    assert!(
-        (0.67..1.5).contains(&ratio),
-        "unknown user {unknown:?} vs wrong password {wrong:?}: a timing difference tells \
-         which users exist"
+    let (wrong, wrong_cheap, unknown, cached) = (
+        median(wrong),
+        median(wrong_cheap),
+        median(unknown),
+        median(cached),
     );
+    eprintln!(
+        "median: wrong password {wrong:?}, wrong password of the cheap user {wrong_cheap:?}, \
+         unknown user {unknown:?}, cached {cached:?}"
+    );
+    for (what, t) in [
+        ("wrong password", wrong),
+        ("cheap user's wrong password", wrong_cheap),
+    ] {
+        let ratio = unknown.as_secs_f64() / t.as_secs_f64();
+        assert!(
+            (0.67..1.5).contains(&ratio),
+            "unknown user {unknown:?} vs {what} {t:?}: a timing difference tells which users \
+             exist"
+        );
+    }
     // Both paths really ran bcrypt: each costs well above a request that needs none.
     assert!(
         unknown > cached * 3,
