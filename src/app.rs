@@ -1,9 +1,11 @@
 //! Wiring: loads the AWS configuration, builds the targets, and runs the server or `check`.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tokio::task::{JoinError, JoinHandle};
+use tracing::{error, info, warn};
 
 use crate::aws::clients::{self, ClientFactory, load_aws_config};
 use crate::aws::discovery::Fleet;
@@ -25,6 +27,9 @@ async fn fleet(
     need_credentials: bool,
 ) -> Result<Fleet, Error> {
     let discovery = cli.accounts.discovery().map_err(Error::Config)?;
+    if let Some(external_id) = &cli.accounts.external_id {
+        crate::redact::register_secret(external_id);
+    }
     clients::check_environment()?;
     let config = load_aws_config(cli.poll.timeout).await;
     match clients::check_credentials(&config).await {
@@ -52,19 +57,24 @@ pub async fn check(cli: &Cli, output: Output, controls: &[Control]) -> Result<u8
         Output::Table => report::table(&snapshot.accounts, controls),
         Output::Json => report::json(&snapshot.accounts, controls),
     };
-    print!("{out}");
+    // The same redaction as the logs': the output is pasted into tickets and CI logs.
+    print!("{}", crate::redact::redact(&out));
     Ok(report::Totals::of(&snapshot.accounts, controls).exit_code())
 }
 
 /// Loads `--web.config.file`, if given; a bad file stops the exporter before it serves.
-pub fn web_config(
+pub async fn web_config(
     cli: &Cli,
     metrics: &ExporterMetrics,
 ) -> Result<Option<Arc<ConfigWatcher>>, Error> {
-    let Some(path) = &cli.web.config_file else {
+    let Some(path) = cli.web.config_file.clone() else {
         return Ok(None);
     };
-    let watcher = ConfigWatcher::load(path, ReloadMetrics::register(metrics.per_scrape()))?;
+    let reload = ReloadMetrics::register(metrics.per_scrape());
+    // Read off the async workers, as every later read of it is.
+    let watcher = tokio::task::spawn_blocking(move || ConfigWatcher::load(&path, reload))
+        .await
+        .map_err(|err| Error::Config(format!("loading the web configuration failed: {err}")))??;
     Ok(Some(Arc::new(watcher)))
 }
 
@@ -82,12 +92,14 @@ pub async fn bind(cli: &Cli) -> Result<Listeners, Error> {
 pub async fn serve(cli: &Cli, listeners: Listeners) -> Result<(), Error> {
     let metrics = ExporterMetrics::new(&crate::BUILD);
     metrics.set_poll_interval(cli.poll.interval);
-    let guard = web_config(cli, &metrics)?;
+    metrics
+        .per_scrape()
+        .register(Box::new(crate::logging::dropped_lines()))
+        .expect("registered once");
+    let guard = web_config(cli, &metrics).await?;
     let fleet = fleet(cli, &metrics, false).await?;
     let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());
-    let tls = guard
-        .as_ref()
-        .is_some_and(|g| g.for_connection().tls.is_some());
+    let tls = guard.as_ref().is_some_and(|g| g.tls_on());
     let web = Web {
         snapshots,
         metrics,
@@ -112,14 +124,48 @@ pub async fn serve(cli: &Cli, listeners: Listeners) -> Result<(), Error> {
     let until_stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let poll = tokio::spawn(poller.run(cli.poll.interval, until_stopped(stopped.clone())));
-    let server = tokio::spawn(server::serve(listeners, web, until_stopped(stopped)));
+    let mut poll = tokio::spawn(poller.run(cli.poll.interval, until_stopped(stopped.clone())));
+    let mut server = tokio::spawn(server::serve(listeners, web, until_stopped(stopped)));
 
-    shutdown_signal().await;
-    info!("shutting down");
+    let outcome = supervise(&mut poll, &mut server, shutdown_signal()).await;
+    match &outcome {
+        Ok(()) => info!("shutting down"),
+        Err(err) => error!(error = %err, "exiting"),
+    }
     let _ = stop.send(true);
     let _ = tokio::join!(poll, server);
-    Ok(())
+    outcome
+}
+
+/// Waits for the shutdown signal. The poller and the server run until then: if either ends
+/// first, for whatever reason, the exporter must not stay up serving frozen metrics (or
+/// nothing) with `/healthz` still green, so it is an error and the process exits non-zero.
+async fn supervise(
+    poll: &mut JoinHandle<()>,
+    server: &mut JoinHandle<()>,
+    signal: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let stopped = |task: &'static str, ended: Result<(), JoinError>| Error::Stopped {
+        task,
+        reason: match ended {
+            Ok(()) => "it returned".to_owned(),
+            Err(err) if err.is_panic() => {
+                let payload = err.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".to_owned());
+                format!("it panicked: {message}")
+            }
+            Err(_) => "it was cancelled".to_owned(),
+        },
+    };
+    tokio::select! {
+        () = signal => Ok(()),
+        ended = poll => Err(stopped("the poller", ended)),
+        ended = server => Err(stopped("the HTTP server", ended)),
+    }
 }
 
 async fn shutdown_signal() {
@@ -140,5 +186,47 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::pending;
+
+    fn spawn_pending() -> JoinHandle<()> {
+        tokio::spawn(pending())
+    }
+
+    #[tokio::test]
+    async fn the_exporter_stops_when_the_poller_or_the_server_ends() {
+        let mut poll = tokio::spawn(async { panic!("log writer failed") });
+        let mut server = spawn_pending();
+        let err = supervise(&mut poll, &mut server, pending())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the poller stopped: it panicked: log writer failed; exiting so that a supervisor \
+             restarts the exporter"
+        );
+        server.abort();
+
+        let mut poll = spawn_pending();
+        let mut server = tokio::spawn(async {});
+        let err = supervise(&mut poll, &mut server, pending())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the HTTP server stopped: it returned"),
+            "{err}"
+        );
+
+        let mut server = spawn_pending();
+        assert!(
+            supervise(&mut poll, &mut server, async {}).await.is_ok(),
+            "a shutdown signal is not an error"
+        );
     }
 }

@@ -127,8 +127,11 @@ impl AccountFlags {
         }
         let mut roles = self.assume_role_arns.clone();
         if let Some(path) = &self.assume_role_arns_file {
-            let text = std::fs::read_to_string(path)
+            let bytes = crate::files::read_bounded(path, crate::files::ROLE_ARNS_MAX_BYTES)
                 .map_err(|e| format!("--assume-role.arns-file {}: {e}", path.display()))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                format!("--assume-role.arns-file {}: not UTF-8 text", path.display())
+            })?;
             roles.extend(
                 parse_role_arns(&text)
                     .map_err(|e| format!("--assume-role.arns-file {}: {e}", path.display()))?,
@@ -144,13 +147,23 @@ impl AccountFlags {
     }
 }
 
+/// IAM caps an ARN at 2048 characters; a longer line is not echoed back in the error.
+const MAX_ARN_LEN: usize = 2048;
+
 /// Parses a file of role ARNs: one per line, blank lines and `#` comments ignored.
 pub fn parse_role_arns(text: &str) -> Result<Vec<RoleArn>, String> {
     text.lines()
         .enumerate()
         .map(|(i, line)| (i + 1, line.split('#').next().unwrap_or("").trim()))
         .filter(|(_, line)| !line.is_empty())
-        .map(|(n, line)| line.parse().map_err(|e| format!("line {n}: {e}")))
+        .map(|(n, line)| {
+            if line.len() > MAX_ARN_LEN {
+                return Err(format!(
+                    "line {n}: longer than {MAX_ARN_LEN} characters, not an IAM role ARN"
+                ));
+            }
+            line.parse().map_err(|e| format!("line {n}: {e}"))
+        })
         .collect()
 }
 
@@ -245,12 +258,12 @@ pub struct WebFlags {
 /// Polling flags.
 #[derive(Debug, Clone, Args)]
 pub struct PollFlags {
-    /// How often to check every account (AWS is never called on scrape).
+    /// How often to check every account (AWS is never called on scrape); at least 1s.
     #[arg(
         long = "poll.interval",
         env = "AWS_ROOT_MFA_EXPORTER_POLL_INTERVAL",
         default_value = "5m",
-        value_parser = parse_positive_duration,
+        value_parser = parse_poll_interval,
         value_name = "DURATION",
     )]
     pub interval: Duration,
@@ -345,6 +358,20 @@ pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// The shortest `--poll.interval`: anything shorter polls back to back, which only spends the
+/// accounts' IAM request quota.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Parses `--poll.interval`: a duration of at least [`MIN_POLL_INTERVAL`].
+pub fn parse_poll_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_positive_duration(s)?;
+    if d < MIN_POLL_INTERVAL {
+        Err(format!("{s:?} is below the minimum of 1s"))
+    } else {
+        Ok(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +387,10 @@ mod tests {
         assert!(parse_positive_duration("0").is_err());
         assert!(parse_positive_duration("-5m").is_err());
         assert!(parse_positive_duration("five").is_err());
+        assert_eq!(parse_poll_interval("1s"), Ok(Duration::from_secs(1)));
+        for short in ["1ns", "999ms", "0s"] {
+            assert!(parse_poll_interval(short).is_err(), "{short}");
+        }
     }
 
     #[test]
@@ -454,6 +485,12 @@ mod tests {
         let err = parse_role_arns("arn:aws:iam::111111111111:role/r\nnot-an-arn\n").unwrap_err();
         assert!(err.starts_with("line 2: "), "{err}");
         assert!(parse_role_arns("").unwrap().is_empty());
+        let long = format!("arn:aws:iam::111111111111:role/{}", "a".repeat(3000));
+        let err = parse_role_arns(&long).unwrap_err();
+        assert_eq!(
+            err,
+            "line 1: longer than 2048 characters, not an IAM role ARN"
+        );
     }
 
     #[test]

@@ -60,6 +60,14 @@ pub enum Error {
     /// The check of one account panicked; the panic was contained.
     #[error("check panicked: {0}")]
     Panic(String),
+    /// The poller or the HTTP server ended while the exporter was serving.
+    #[error("{task} stopped: {reason}; exiting so that a supervisor restarts the exporter")]
+    Stopped {
+        /// Which task: `the poller` or `the HTTP server`.
+        task: &'static str,
+        /// Why: the panic message, or that it returned.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -88,9 +96,11 @@ impl Error {
             Error::Aws { code, .. } => code,
             Error::Incomplete { .. } => "incomplete_response",
             Error::Paging { code, .. } => code,
-            Error::Config(_) | Error::WebConfig { .. } | Error::Bind { .. } | Error::Http(_) => {
-                "internal"
-            }
+            Error::Config(_)
+            | Error::WebConfig { .. }
+            | Error::Bind { .. }
+            | Error::Http(_)
+            | Error::Stopped { .. } => "internal",
             Error::Panic(_) => "panic",
         }
     }

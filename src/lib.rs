@@ -8,6 +8,8 @@
 //! - [`metrics`]: metric names and the exposition, encoded once per poll.
 //! - [`report`]: the table and JSON output of `check`, and its exit codes.
 //! - [`config`], [`logging`], [`error`]: flags, logs, and the crate's error type.
+//! - [`files`]: bounded reads of the files an operator names.
+//! - [`redact`]: the masking of secrets that every log line and `check` output goes through.
 //! - [`app`]: the wiring of it all, for `main`.
 //! - [`aws`]: everything that speaks to AWS (clients, calls, credentials, discovery).
 //! - [`web`]: everything that serves HTTP (routes, landing page, web configuration, TLS,
@@ -19,10 +21,12 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod logging;
 pub mod metrics;
 pub mod poller;
 pub mod posture;
+pub mod redact;
 pub mod report;
 pub mod snapshot;
 pub mod web;

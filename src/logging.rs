@@ -1,24 +1,92 @@
 //! Logging set-up: logfmt (as Prometheus components log) or JSON, to standard error.
+//!
+//! Logging never stops the exporter: a line that cannot be written (standard error closed, a
+//! full pipe, a dead journald socket) is dropped and counted in
+//! `aws_root_mfa_exporter_log_lines_dropped_total`, because a process that dies or freezes for
+//! want of a log line helps no one.
 
 use std::fmt;
+use std::io;
+use std::sync::LazyLock;
 
+use prometheus::IntCounter;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogFlags, LogFormat, LogLevel};
+use crate::redact::redact;
 
-/// Installs the global subscriber for the configured level and format.
+/// Log lines that could not be written and were dropped.
+static DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        format!("{}_log_lines_dropped_total", crate::metrics::SELF_NAMESPACE),
+        "Log lines that could not be written to standard error (for example a closed pipe) and were dropped.",
+    )
+    .expect("valid metric")
+});
+
+/// The counter of dropped log lines, to register with the per-scrape registry.
+pub fn dropped_lines() -> IntCounter {
+    DROPPED.clone()
+}
+
+/// Installs the global subscriber for the configured level and format. `RUST_LOG`, when set,
+/// replaces the level with its own directives (for support: `RUST_LOG=aws_smithy_runtime=trace`
+/// gives the SDK's raw request traces); every line is still redacted.
 pub fn init(flags: &LogFlags) {
+    let (filter, ignored) = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => match EnvFilter::try_new(&directives) {
+            Ok(filter) => (filter, None),
+            Err(err) => (
+                EnvFilter::new(filter_directives(flags.level)),
+                Some(err.to_string()),
+            ),
+        },
+        _ => (EnvFilter::new(filter_directives(flags.level)), None),
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter_directives(flags.level)))
-        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_writer(Stderr)
+        // Its own report of a failed write goes to standard error with `eprintln!`, which
+        // panics when standard error is gone: the failure is counted by `Stderr` instead.
+        .log_internal_errors(false)
         .event_format(LineFormat(flags.format))
         .init();
+    if let Some(err) = ignored {
+        tracing::warn!(error = %err, "RUST_LOG ignored: not valid filter directives; --log.level applies");
+    }
+}
+
+/// Standard error, where a failed write is dropped and counted instead of failing.
+#[derive(Debug, Clone, Copy)]
+struct Stderr;
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Stderr;
+
+    fn make_writer(&'a self) -> Stderr {
+        Stderr
+    }
+}
+
+impl io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // The formatter hands over one whole line per event.
+        if io::stderr().write_all(buf).is_err() {
+            DROPPED.inc();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The AWS SDK's crates. They log their internals at info and warn, in lines of several hundred
@@ -109,7 +177,7 @@ impl Fields {
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, Value::from(value));
+        self.push(field, Value::from(redact(value).into_owned()));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -129,7 +197,15 @@ impl Visit for Fields {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, Value::from(format!("{value:?}")));
+        // The message, `%` and `?` fields all arrive here: the SDK's own output too.
+        self.push(
+            field,
+            Value::from(redact(&format!("{value:?}")).into_owned()),
+        );
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, Value::from(redact(&value.to_string()).into_owned()));
     }
 }
 

@@ -2,15 +2,18 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use aws_root_mfa_exporter::app;
 use aws_root_mfa_exporter::config::{Cli, Command};
-use aws_root_mfa_exporter::logging;
+use aws_root_mfa_exporter::{Error, logging};
 use clap::Parser;
 
 /// Exit code for bad flags and start-up failures, as for a usage error.
 const EXIT_USAGE: u8 = 2;
+/// Exit code when the poller or the HTTP server stopped on its own while serving.
+const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -26,7 +29,7 @@ fn main() -> ExitCode {
                 .lines()
                 .next()
                 .unwrap_or("error: invalid arguments");
-            eprintln!("{first}");
+            say(first);
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -35,10 +38,18 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // The crate's errors say their cause in their own message; `{:#}` would repeat it.
-            eprintln!("error: {err}");
-            ExitCode::from(EXIT_USAGE)
+            say(&format!("error: {err}"));
+            match err.downcast_ref::<Error>() {
+                Some(Error::Stopped { .. }) => ExitCode::from(EXIT_FAILURE),
+                _ => ExitCode::from(EXIT_USAGE),
+            }
         }
     }
+}
+
+/// Writes one line to standard error; `eprintln!` would panic if it is closed.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 #[tokio::main]

@@ -69,6 +69,10 @@ const CASES: &[Case] = &[
 ];
 
 const THROTTLED: &str = "300000000006";
+/// The caller, and the member whose role it assumes, of the `SignatureDoesNotMatch` case.
+const CALLER: &str = "300000000007";
+const MEMBER: &str = "300000000008";
+const EXTERNAL_ID: &str = "ext-7c1e9a42-never-logged";
 
 fn spec(account: &str, fault: Option<Value>) -> Value {
     let mut spec = json!({"id": account, "mfa_enabled": true, "root_virtual": ["phone"]});
@@ -81,6 +85,12 @@ fn spec(account: &str, fault: Option<Value>) -> Value {
 fn scenario() -> Value {
     let mut accounts: Vec<Value> = CASES.iter().map(|c| spec(c.account, None)).collect();
     accounts.push(spec(THROTTLED, None));
+    accounts.push(spec(CALLER, None));
+    accounts.push(spec(
+        MEMBER,
+        Some(json!({"operation": "GetAccountSummary", "status": 403,
+                    "code": "SignatureDoesNotMatch", "quote_request": true})),
+    ));
     json!({ "accounts": accounts })
 }
 
@@ -100,11 +110,54 @@ fn errors(m: &Exposition, operation: &str, code: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
+/// Fails if `text` holds any of `secrets`, as given or percent-encoded.
+fn assert_none_of(what: &str, text: &str, secrets: &[String]) {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let encoded: String = secret
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    char::from(b).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        let head = &secret[..secret.len().min(24)];
+        assert!(
+            !text.contains(secret.as_str()) && !text.contains(&encoded) && !text.contains(head),
+            "{what} holds a credential ({head}…):\n{text}"
+        );
+    }
+}
+
+/// Every access key id and session token that signed a request to the stand-in so far.
+fn seen_credentials(moto: &Moto) -> Vec<String> {
+    let addr = moto.endpoint.trim_start_matches("http://").parse().unwrap();
+    let seen: Value =
+        serde_json::from_slice(&support::http(addr, "GET", "/_fixture/seen", &[], b"").body)
+            .unwrap();
+    ["access_key_ids", "session_tokens"]
+        .iter()
+        .flat_map(|k| seen[k].as_array().unwrap().clone())
+        .map(|v| v.as_str().unwrap().to_owned())
+        // The launcher's own set-up calls sign with a dummy key.
+        .filter(|v| v != "fixture")
+        .collect()
+}
+
 fn run_case(case: &Case) {
     let moto = moto();
+    // At debug, the SDK's own output is logged too; it must hold no credential either.
     let exporter = Exporter::start(
         &moto.env_for(case.account),
-        &["--poll.interval", "1s", "--poll.timeout", case.timeout],
+        &[
+            "--poll.interval",
+            "1s",
+            "--poll.timeout",
+            case.timeout,
+            "--log.level",
+            "debug",
+        ],
     );
     exporter.wait_ready();
     let before = exporter.scrape();
@@ -153,6 +206,13 @@ fn run_case(case: &Case) {
         log.contains(&format!("code={}", case.code)),
         "{}: logged\n{log}",
         case.code
+    );
+
+    let creds = &moto.credentials[case.account];
+    assert_none_of(
+        case.code,
+        &log,
+        &[creds.access_key_id.clone(), creds.secret_access_key.clone()],
     );
 
     moto.apply(&json!([spec(case.account, None)]));
@@ -256,4 +316,79 @@ fn connection_refused_is_counted_and_nothing_is_reported() {
         );
     }
     assert_eq!(exporter.get("/healthz").status, 200);
+}
+
+#[test]
+fn signature_does_not_match_with_a_session_token_leaks_no_credential() {
+    let moto = moto();
+    let role = format!("arn:aws:iam::{MEMBER}:role/RootMfaReader");
+    let flags = [
+        "--assume-role-arn",
+        role.as_str(),
+        "--assume-role.external-id",
+        EXTERNAL_ID,
+    ];
+    let mut said = Vec::new();
+
+    // `check`, at debug, as JSON.
+    let mut args = vec!["--output", "json", "--log.level", "debug"];
+    args.extend(flags);
+    let out = support::run_check(&moto.env_for(CALLER), &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let account = &report["accounts"][0];
+    assert_eq!(account["error_code"], "SignatureDoesNotMatch", "{stdout}");
+    let error = account["error"].as_str().unwrap();
+    // The message is kept, for what it tells an operator; only the credentials are masked.
+    assert!(
+        error.contains("x-amz-security-token:[REDACTED]")
+            && error.contains("X-Amz-Security-Token=[REDACTED]")
+            && error.contains("X-Amz-Credential=ASIA****************"),
+        "{error}"
+    );
+    said.push(("check --output json, stdout", stdout));
+    said.push((
+        "check --log.level debug, stderr",
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ));
+
+    // `check` with the SDK's raw traces, request and response bodies included.
+    let mut env = moto.env_for(CALLER);
+    for (k, v) in [
+        ("RUST_LOG", "trace"),
+        ("LOG_SIGNABLE_BODY", "true"),
+        ("LOG_SENSITIVE_BODIES", "true"),
+    ] {
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    let out = support::run_check(&env, &flags);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("level=trace"), "RUST_LOG applies");
+    said.push((
+        "check, stdout",
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ));
+    said.push(("check with RUST_LOG=trace, stderr", stderr));
+
+    // The server, at debug.
+    let mut args = vec!["--poll.interval", "1s", "--log.level", "debug"];
+    args.extend(flags);
+    let exporter = Exporter::start(&moto.env_for(CALLER), &args);
+    exporter.wait_for("the check to fail", Duration::from_secs(30), || {
+        exporter.log().contains("code=SignatureDoesNotMatch")
+    });
+    said.push(("the server's log", exporter.log()));
+
+    let mut secrets = seen_credentials(moto);
+    assert!(
+        secrets.iter().any(|s| s.starts_with("ASIA")) && secrets.len() >= 3,
+        "an assumed role's key and token signed requests: {secrets:?}"
+    );
+    let caller = &moto.credentials[CALLER];
+    secrets.push(caller.secret_access_key.clone());
+    secrets.push(EXTERNAL_ID.to_owned());
+    for (what, text) in &said {
+        assert_none_of(what, text, &secrets);
+    }
 }

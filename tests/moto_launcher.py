@@ -31,7 +31,11 @@ An account spec (every key but "id" optional):
                      operations too, such as "ListAccounts", answered in their JSON protocol). "operation": "*"
                      matches every call; "rate": 0.6 fails only that share of calls, at random;
                      "delay": 3 answers 3 seconds late (then fails, or answers normally when no
-                     "code" is given); "truncate": true answers moto's reply cut in half
+                     "code" is given); "truncate": true answers moto's reply cut in half;
+                     "quote_request": true makes the error message quote the request as AWS's
+                     SignatureDoesNotMatch does: the canonical string, with the caller's
+                     x-amz-security-token header, and (as for a presigned request) its
+                     X-Amz-Credential and X-Amz-Security-Token query parameters
   assume_role_fault  {"status": 403, "code": "AccessDenied"}: every sts:AssumeRole into a role
                      of this account fails
 
@@ -42,7 +46,9 @@ moto picks member account ids; the ready line then also carries
   "organization": {"management": ID, "members": {NAME: ID, ...}}
 `POST /_fixture/organization` with {"remove": [ID, ...], "status": {ID: STATUS}} changes
 membership while the server runs. `GET /_fixture/stats` counts the AWS requests seen, by
-"service:Action" (`DELETE` reads and resets them).
+"service:Action" (`DELETE` reads and resets them). `GET /_fixture/seen` lists every access
+key id and session token that signed a request, so that a test can look for them in what the
+exporter prints.
 """
 
 import argparse
@@ -57,6 +63,7 @@ import threading
 import time
 import types
 import urllib.parse
+from xml.sax.saxutils import escape
 
 import boto3
 from botocore.config import Config
@@ -69,6 +76,7 @@ REGION = "us-east-1"
 STATS = {}  # "Service:Action" -> requests seen, for the benchmark (GET /_fixture/stats)
 FAULTS = {}  # account id -> fault spec for that account's own calls
 ROLE_FAULTS = {}  # account id -> fault spec for sts:AssumeRole into that account
+SEEN = {"access_key_ids": set(), "session_tokens": set()}  # credentials that signed requests
 LOCK = threading.Lock()
 
 _original_summary_map = AccountSummary.summary_map.fget
@@ -255,7 +263,13 @@ class Fixtures:
                     STATS.clear()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if environ.get("PATH_INFO") == "/_fixture/seen":
+            with LOCK:
+                body = json.dumps({k: sorted(v) for k, v in SEEN.items()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         self._count(environ)
+        self._remember_credentials(environ)
         fault = self._fault_for(environ)
         if fault and random.random() >= float(fault.get("rate", 1)):
             fault = None
@@ -270,15 +284,49 @@ class Fixtures:
             start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
             return [body]
         if fault and "code" in fault:
+            message = self._quoted_request(environ) if fault.get("quote_request") else "injected by the test launcher"
             body = (
                 '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
-                f'<Code>{fault["code"]}</Code><Message>injected by the test launcher</Message></Error>'
+                f'<Code>{fault["code"]}</Code><Message>{escape(message)}</Message></Error>'
                 "<RequestId>fixture</RequestId></ErrorResponse>"
             ).encode()
             status = f'{int(fault.get("status", 400))} Injected'
             start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
             return [body]
         return self.app(environ, start_response)
+
+    @staticmethod
+    def _credential(environ):
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        return auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
+
+    def _remember_credentials(self, environ):
+        key, token = self._credential(environ), environ.get("HTTP_X_AMZ_SECURITY_TOKEN", "")
+        with LOCK:
+            if key:
+                SEEN["access_key_ids"].add(key)
+            if token:
+                SEEN["session_tokens"].add(token)
+
+    def _quoted_request(self, environ):
+        """A SignatureDoesNotMatch message quoting this request, credentials and all, as AWS does."""
+        token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN", "")
+        key = self._credential(environ)
+        date = environ.get("HTTP_X_AMZ_DATE", "")
+        scope = f"{date[:8]}/{REGION}/iam/aws4_request"
+        query = (f"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={urllib.parse.quote(key + '/' + scope, safe='')}"
+                 f"&X-Amz-Date={date}&X-Amz-Security-Token={urllib.parse.quote(token, safe='')}")
+        return (
+            "The request signature we calculated does not match the signature you provided. Check your AWS "
+            "Secret Access Key and signing method. Consult the service documentation for details.\n\n"
+            "The Canonical String for this request should have been\n"
+            f"'POST\n/\n{query}\ncontent-type:application/x-www-form-urlencoded; charset=utf-8\n"
+            f"host:{environ.get('HTTP_HOST', '')}\nx-amz-date:{date}\nx-amz-security-token:{token}\n\n"
+            "content-type;host;x-amz-date;x-amz-security-token\n"
+            "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e'\n\n"
+            f"The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n{date}\n{scope}\n"
+            "d62cbd4ac86cab5e8dbb9e1bb2b0d2bc9e1dba5f52f5a0bbc8b84a3d7ef5e0ab'\n"
+        )
 
     def _truncated(self, environ, start_response):
         """moto's answer, cut in half: a malformed body with an honest Content-Length."""
@@ -328,10 +376,9 @@ class Fixtures:
                 fault = ROLE_FAULTS.get(role_account[0]) if role_account else None
             if fault:
                 return fault
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        if "Credential=" not in auth:
+        access_key = self._credential(environ)
+        if not access_key:
             return None
-        access_key = auth.split("Credential=", 1)[1].split("/", 1)[0]
         account_id = get_account_id_from(access_key)
         with LOCK:
             fault = FAULTS.get(account_id)

@@ -181,15 +181,8 @@ fn https_with_basic_auth_serves_metrics_and_refuses_everyone_else() {
     }
 
     // Plain HTTP on the TLS port gets no HTTP answer, let alone metrics.
-    let mut plain = std::net::TcpStream::connect(addr).unwrap();
-    plain
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let answer = exchange(&mut plain, "localhost", "GET", "/metrics", &[], b"");
-    assert!(
-        answer.as_ref().map_or(true, |r| r.status != 200),
-        "plain HTTP was served: {answer:?}"
-    );
+    let answer = plain_http_status(addr);
+    assert!(answer != Some(200), "plain HTTP was served: {answer:?}");
 
     let after = scrape(addr);
     assert!(rejected(&after, "unauthorized") >= 8.0);
@@ -208,9 +201,17 @@ fn https_with_basic_auth_serves_metrics_and_refuses_everyone_else() {
 }
 
 #[test]
-fn an_unknown_user_costs_as_much_as_a_wrong_password() {
+fn an_unknown_user_costs_as_much_as_a_wrong_password_of_any_user() {
     let web = WebDir::new("tls-timing");
-    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    // A second user whose hash is far cheaper (cost 4 against 10): its wrong passwords must
+    // cost as much as anyone's, or timing tells it apart.
+    let cheap = bcrypt::hash_with_salt("cheap-secret", 4, [9; 16])
+        .unwrap()
+        .to_string();
+    web.write(&tls_with_users(&[
+        ("prometheus", PROMETHEUS_HASH),
+        ("cheap", &cheap),
+    ]));
     let exporter = web.start();
     let client = Client::new(None);
     let time = |user: &str, password: &str| {
@@ -225,28 +226,44 @@ fn an_unknown_user_costs_as_much_as_a_wrong_password() {
         v.sort();
         v[v.len() / 2]
     };
-    let (mut wrong, mut unknown, mut cached) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut wrong, mut wrong_cheap, mut unknown, mut cached) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     assert_eq!(time("prometheus", "scrape-me").1, 200);
-    // Interleaved, so that a change in machine load affects all three alike.
+    assert_eq!(time("cheap", "cheap-secret").1, 200);
+    // Interleaved, so that a change in machine load affects all alike.
     for _ in 0..7 {
-        let (t, status) = time("prometheus", "wrong");
-        assert_eq!(status, 401);
-        wrong.push(t);
-        let (t, status) = time("nobody", "wrong");
-        assert_eq!(status, 401);
-        unknown.push(t);
-        let (t, status) = time("prometheus", "scrape-me");
-        assert_eq!(status, 200);
-        cached.push(t);
+        for (user, password, times, want) in [
+            ("prometheus", "wrong", &mut wrong, 401),
+            ("cheap", "wrong", &mut wrong_cheap, 401),
+            ("nobody", "wrong", &mut unknown, 401),
+            ("prometheus", "scrape-me", &mut cached, 200),
+        ] {
+            let (t, status) = time(user, password);
+            assert_eq!(status, want, "{user}");
+            times.push(t);
+        }
     }
-    let (wrong, unknown, cached) = (median(wrong), median(unknown), median(cached));
-    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
-    eprintln!("median: wrong password {wrong:?}, unknown user {unknown:?}, cached {cached:?}");
-    assert!(
-        (0.67..1.5).contains(&ratio),
-        "unknown user {unknown:?} vs wrong password {wrong:?}: a timing difference tells \
-         which users exist"
+    let (wrong, wrong_cheap, unknown, cached) = (
+        median(wrong),
+        median(wrong_cheap),
+        median(unknown),
+        median(cached),
     );
+    eprintln!(
+        "median: wrong password {wrong:?}, wrong password of the cheap user {wrong_cheap:?}, \
+         unknown user {unknown:?}, cached {cached:?}"
+    );
+    for (what, t) in [
+        ("wrong password", wrong),
+        ("cheap user's wrong password", wrong_cheap),
+    ] {
+        let ratio = unknown.as_secs_f64() / t.as_secs_f64();
+        assert!(
+            (0.67..1.5).contains(&ratio),
+            "unknown user {unknown:?} vs {what} {t:?}: a timing difference tells which users \
+             exist"
+        );
+    }
     // Both paths really ran bcrypt: each costs well above a request that needs none.
     assert!(
         unknown > cached * 3,
@@ -322,16 +339,261 @@ fn changes_to_the_file_and_the_certificate_take_effect_without_a_restart() {
         Ok(fixture_certificate("server2"))
     );
 
-    // TLS switched off: the next connection is plain HTTP.
-    web.write("basic_auth_users:\n  prometheus: '$2b$10$uiT5XwCBZpHk7l4biRuw0e6mXvQtraamW.FBJCJfogqAO.e.0X9hO'\n");
-    let plain = support::http(
-        addr,
-        "GET",
-        "/",
-        &[("Authorization", &basic("prometheus", "scrape-me"))],
-        b"",
+    // Switching TLS off needs a restart, as with exporter-toolkit: the change is refused, and
+    // the log line says so.
+    web.write(&format!(
+        "basic_auth_users:\n  prometheus: '{PROMETHEUS_HASH}'\n"
+    ));
+    let after = scrape(addr);
+    assert_eq!(
+        after.value(
+            "aws_root_mfa_exporter_web_config_last_reload_successful",
+            &[]
+        ),
+        Some(0.0)
     );
-    assert_eq!(plain.status, 200);
+    assert!(plain_http_status(addr).is_none(), "plain HTTP was served");
+    let log = exporter.log();
+    assert!(
+        log.contains("would switch TLS off") && log.contains("restart the exporter"),
+        "{log}"
+    );
+}
+
+/// The status of a plain-HTTP `GET /metrics` without credentials, if any HTTP answer came.
+fn plain_http_status(addr: SocketAddr) -> Option<u16> {
+    let mut plain = std::net::TcpStream::connect(addr).ok()?;
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    exchange(&mut plain, "localhost", "GET", "/metrics", &[], b"")
+        .ok()
+        .map(|r| r.status)
+}
+
+/// How a test rewrites the web configuration under a polling client.
+#[derive(Debug, Clone, Copy)]
+enum Rewrite {
+    /// `: > web.yml`, and the file stays empty for a moment.
+    Truncate,
+    /// Written in place, as `open(O_TRUNC)` then `write`.
+    InPlace,
+    /// `cp` of an unchanged copy over the file.
+    Copy,
+}
+
+/// Rewrites the configuration `rounds` times with `how`, while clients without credentials
+/// poll `/metrics` over plain HTTP and HTTPS and `allowed` polls over HTTPS. Returns the
+/// statuses each saw: a status, or 0 when no HTTP answer came.
+fn poll_while_rewriting(
+    web: &WebDir,
+    addr: SocketAddr,
+    how: Rewrite,
+    rounds: usize,
+    allowed: (Client, Vec<(&'static str, String)>),
+) -> [Vec<u16>; 3] {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let text = std::fs::read(web.config()).unwrap();
+    let copy = web.dir.join("web.yml.orig");
+    std::fs::write(&copy, &text).unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let stop = &stop;
+        let poll = move |get: &dyn Fn() -> u16| {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                seen.push(get());
+            }
+            seen
+        };
+        let plain = scope.spawn(move || poll(&|| plain_http_status(addr).unwrap_or(0)));
+        let anonymous = scope.spawn(move || {
+            let client = Client::new(None);
+            poll(&|| client.get(addr, "/metrics", &[]).map_or(0, |r| r.status))
+        });
+        let (client, headers) = &allowed;
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let with_credentials = scope.spawn(move || {
+            poll(&|| {
+                client
+                    .get(addr, "/metrics", &headers)
+                    .map_or(0, |r| r.status)
+            })
+        });
+        for _ in 0..rounds {
+            match how {
+                Rewrite::Truncate => {
+                    std::fs::File::create(web.config()).unwrap();
+                    std::thread::sleep(Duration::from_millis(30));
+                    std::fs::write(web.config(), &text).unwrap();
+                }
+                Rewrite::InPlace => std::fs::write(web.config(), &text).unwrap(),
+                Rewrite::Copy => {
+                    let status = std::process::Command::new("cp")
+                        .arg(&copy)
+                        .arg(web.config())
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        [
+            plain.join().unwrap(),
+            anonymous.join().unwrap(),
+            with_credentials.join().unwrap(),
+        ]
+    })
+}
+
+fn assert_no_downgrade(what: &str, [plain, anonymous, allowed]: [Vec<u16>; 3]) {
+    let ok = |seen: &[u16]| seen.iter().filter(|s| **s == 200).count();
+    eprintln!(
+        "{what}: {} plain, {} anonymous HTTPS, {} allowed HTTPS requests",
+        plain.len(),
+        anonymous.len(),
+        allowed.len()
+    );
+    assert!(!plain.is_empty() && !anonymous.is_empty() && allowed.len() >= 5);
+    assert_eq!(ok(&plain), 0, "{what}: plain HTTP got /metrics");
+    assert_eq!(
+        ok(&anonymous),
+        0,
+        "{what}: HTTPS without credentials got /metrics"
+    );
+    assert_eq!(
+        ok(&allowed),
+        allowed.len(),
+        "{what}: the allowed client was refused: {allowed:?}"
+    );
+}
+
+#[test]
+fn a_file_caught_half_written_never_turns_tls_or_basic_auth_off() {
+    let web = WebDir::new("tls-rewrite");
+    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    let exporter = web.start();
+    let credentials = || {
+        (
+            Client::new(None),
+            vec![("Authorization", basic(PROMETHEUS_USER.0, PROMETHEUS_USER.1))],
+        )
+    };
+    for (how, rounds) in [
+        (Rewrite::Truncate, 30),
+        (Rewrite::InPlace, 100),
+        (Rewrite::Copy, 100),
+    ] {
+        let seen = poll_while_rewriting(&web, exporter.addr, how, rounds, credentials());
+        assert_no_downgrade(&format!("{how:?}"), seen);
+    }
+    // Whole again, the file is the configuration in force: the gauge is back to 1.
+    assert_eq!(
+        scrape(exporter.addr).value(
+            "aws_root_mfa_exporter_web_config_last_reload_successful",
+            &[]
+        ),
+        Some(1.0)
+    );
+    let log = exporter.log();
+    assert!(log.contains("the file is empty"), "{log}");
+    assert!(
+        !log.contains("web configuration reloaded"),
+        "an unchanged file is never reloaded:\n{log}"
+    );
+}
+
+#[test]
+fn a_file_caught_half_written_never_turns_mutual_tls_off() {
+    let web = WebDir::new("mtls-rewrite");
+    web.write(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_ca_file: ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    let exporter = web.start();
+    for how in [Rewrite::Truncate, Rewrite::Copy] {
+        let seen = poll_while_rewriting(
+            &web,
+            exporter.addr,
+            how,
+            30,
+            (Client::new(Some("client")), vec![]),
+        );
+        assert_no_downgrade(&format!("mTLS, {how:?}"), seen);
+    }
+}
+
+#[test]
+fn the_reload_gauge_recovers_when_the_file_in_force_is_restored() {
+    let web = WebDir::new("tls-restore");
+    let good = tls_with_users(&[("prometheus", PROMETHEUS_HASH)]);
+    let bad = "tls_server_config:\n  cert_file: [server.crt\n";
+    web.write(&good);
+    let exporter = web.start();
+    let gauge = || {
+        scrape(exporter.addr).value(
+            "aws_root_mfa_exporter_web_config_last_reload_successful",
+            &[],
+        )
+    };
+    let rejections = || {
+        exporter
+            .log()
+            .matches("web configuration change rejected")
+            .count()
+    };
+    web.write(bad);
+    assert_eq!(gauge(), Some(0.0));
+    assert_eq!(rejections(), 1);
+    // The very bytes in force: valid again.
+    web.write(&good);
+    assert_eq!(gauge(), Some(1.0));
+    // The same mistake once more is news, and is logged again.
+    web.write(bad);
+    assert_eq!(gauge(), Some(0.0));
+    assert_eq!(rejections(), 2, "{}", exporter.log());
+}
+
+#[test]
+fn connections_admitted_by_a_replaced_configuration_are_closed() {
+    use std::io::{Read, Write};
+    let web = WebDir::new("tls-keepalive");
+    web.write(&tls_with_users(&[("prometheus", PROMETHEUS_HASH)]));
+    let exporter = web.start();
+    let mut stream = Client::new(None).connect(exporter.addr).unwrap();
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nAuthorization: {}\r\n\r\n",
+        basic(PROMETHEUS_USER.0, PROMETHEUS_USER.1)
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = [0u8; 512];
+    let n = stream.read(&mut answer).unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..n]
+    );
+
+    // Another user: the configuration that admitted the connection is replaced.
+    web.write(&tls_with_users(&[("grafana", GRAFANA_HASH)]));
+    stream
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let closed = match stream.read(&mut answer) {
+        Ok(0) => true,
+        Err(err) => err.kind() == std::io::ErrorKind::UnexpectedEof,
+        Ok(n) => panic!("unexpected data: {:?}", &answer[..n]),
+    };
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(5),
+        "the idle connection stayed open for {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -432,16 +694,23 @@ fn prometheus_scrapes_over_https_with_basic_auth() {
 }
 
 #[test]
-fn the_rate_limit_refuses_requests_beyond_the_burst() {
+fn the_rate_limit_refuses_requests_beyond_the_burst_but_never_the_probes() {
     let web = WebDir::new("rate-limit");
     web.write("rate_limit:\n  interval: 1h\n  burst: 3\n");
     let exporter = web.start();
-    let statuses: Vec<u16> = (0..5).map(|_| exporter.get("/healthz").status).collect();
+    let statuses: Vec<u16> = (0..5).map(|_| exporter.get("/").status).collect();
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    // Anyone can empty the bucket; the liveness probe must still answer, or Kubernetes
+    // restarts a healthy exporter.
+    for _ in 0..50 {
+        assert_eq!(exporter.get("/metrics").status, 429);
+    }
+    assert_eq!(exporter.get("/healthz").status, 200);
+    assert_ne!(exporter.get("/readyz").status, 429);
     // Raising the limit applies at once, without a restart.
     web.write("rate_limit:\n  interval: 1ms\n  burst: 1000\n");
     let resp = exporter.get("/metrics");
     assert_eq!(resp.status, 200);
     let exposition = Exposition::parse(&resp.text());
-    assert_eq!(rejected(&exposition, "rate_limited"), 2.0);
+    assert_eq!(rejected(&exposition, "rate_limited"), 52.0);
 }

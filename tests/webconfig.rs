@@ -30,7 +30,7 @@ fn load(path: &Path) -> Result<ConfigWatcher, String> {
 fn good_fixtures_load() {
     for file in fixtures(".good.yml") {
         let guard = load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let active = guard.for_connection();
+        let active = guard.in_force();
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(
             active.tls.is_some(),

@@ -1,5 +1,5 @@
 //! AWS failures as the crate's [`Error`]: a bounded code for the metrics, the error chain on
-//! one line for the logs, and access key ids masked out of both.
+//! one line for the logs, and secrets masked out of it by [`crate::redact`].
 
 use std::error::Error as StdError;
 
@@ -50,39 +50,10 @@ where
         service,
         operation,
         code,
-        message: redact_access_key_ids(&message),
+        // AWS quotes credentials in some messages: a `SignatureDoesNotMatch` carries the
+        // canonical request, with the access key id and the session token.
+        message: crate::redact::redact(&message).into_owned(),
     }
-}
-
-/// Masks access key ids (`AKIA…`, `ASIA…`): AWS quotes them in some error messages (a
-/// `SignatureDoesNotMatch` carries the string to sign), and half a credential has no place in
-/// a log line.
-pub fn redact_access_key_ids(text: &str) -> String {
-    const ID_LEN: usize = 20;
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let candidate = &bytes[i..bytes.len().min(i + ID_LEN)];
-        let is_key = candidate.len() == ID_LEN
-            && (candidate.starts_with(b"AKIA") || candidate.starts_with(b"ASIA"))
-            && candidate[4..]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            && bytes
-                .get(i + ID_LEN)
-                .is_none_or(|b| !b.is_ascii_alphanumeric());
-        if is_key {
-            out.push_str(&text[i..i + 4]);
-            out.push_str("****************");
-            i += ID_LEN;
-        } else {
-            let ch = text[i..].chars().next().expect("in bounds");
-            out.push(ch);
-            i += ch.len_utf8();
-        }
-    }
-    out
 }
 
 /// The error and its sources on one line, joined by `: `, each said once. (The SDK's
@@ -240,8 +211,10 @@ fn operation_error_code(err: &ErasedError) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
     use aws_smithy_runtime_api::client::result::ConnectorError;
     use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
 
     type StsError = aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
 
@@ -337,27 +310,32 @@ mod tests {
     }
 
     #[test]
-    fn access_key_ids_are_masked() {
-        let cases = [
-            (
-                "Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/iam",
-                "Credential=AKIA****************/20260101/us-east-1/iam",
-            ),
-            ("key ASIAABCDEFGHIJKLMNOP.", "key ASIA****************."),
-            ("AKIASHORT", "AKIASHORT"),
-            (
-                "AKIAIOSFODNN7EXAMPLEX is longer",
-                "AKIAIOSFODNN7EXAMPLEX is longer",
-            ),
-            (
-                "arn:aws:iam::123456789012:role/AKIA",
-                "arn:aws:iam::123456789012:role/AKIA",
-            ),
-            ("é AKIAIOSFODNN7EXAMPLE", "é AKIA****************"),
-            ("", ""),
-        ];
-        for (input, want) in cases {
-            assert_eq!(redact_access_key_ids(input), want, "{input}");
-        }
+    fn credentials_quoted_by_aws_are_masked() {
+        let token =
+            "IQoJb3JpZ2luX2VjEDoaCXVzLWVhc3QtMSJHMEUCIQDexampleexampleexample1234567890ABCDEFGH";
+        let quoted = format!(
+            "The request signature we calculated does not match the signature you provided.\n\
+             'POST\n/\n\nhost:iam.amazonaws.com\nx-amz-security-token:{token}\n'\n\
+             Credential=ASIAIOSFODNN7EXAMPLE/20260101/us-east-1/iam/aws4_request"
+        );
+        let err = GetAccountSummaryError::generic(
+            ErrorMetadata::builder()
+                .code("SignatureDoesNotMatch")
+                .message(quoted)
+                .build(),
+        );
+        let response = HttpResponse::new(403.try_into().unwrap(), SdkBody::empty());
+        let err = sdk_error(
+            "iam",
+            "GetAccountSummary",
+            SdkError::service_error(err, response),
+        );
+        let text = err.to_string();
+        assert!(
+            !text.contains(token) && !text.contains("ASIAIOSFODNN7EXAMPLE"),
+            "{text}"
+        );
+        assert!(text.contains("x-amz-security-token:[REDACTED]"), "{text}");
+        assert!(text.contains("Credential=ASIA****************/"), "{text}");
     }
 }

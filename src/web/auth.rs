@@ -1,6 +1,7 @@
-//! HTTP basic authentication against bcrypt hashes, as exporter-toolkit does it: an unknown
-//! user costs as much as a wrong password, bcrypt runs one at a time off the async threads, and
-//! a credential that was once right is remembered by digest so that scrapes stay cheap.
+//! HTTP basic authentication against bcrypt hashes, as exporter-toolkit does it, and a step
+//! further: an unknown user, and a wrong password of any user, cost the bcrypt work of the
+//! users' most costly hash; bcrypt runs one at a time off the async threads, and a credential
+//! that was once right is remembered by digest so that scrapes stay cheap.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -8,6 +9,8 @@ use std::sync::Mutex;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
+
+use super::config::bcrypt_cost;
 
 /// A syntactically valid bcrypt hash of no known password. Its cost (the two digits after
 /// `$2b$`) is replaced by the cost of the configured users' hashes.
@@ -96,8 +99,9 @@ impl Authenticator {
             return false;
         };
         let password = credentials.password;
+        let fake = fake.to_owned();
         let ok =
-            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
+            tokio::task::spawn_blocking(move || verify_in_constant_time(&password, &hash, &fake))
                 .await
                 .unwrap_or(false);
         if ok && known.is_some() {
@@ -114,6 +118,24 @@ impl Authenticator {
     fn cache(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
         self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Verifies `password` against `hash`; a failure costs as much bcrypt work as `fake`, the
+/// fake hash of the users' highest cost. bcrypt at cost `k` costs twice as much as at `k - 1`,
+/// so a failed check at cost `c` is followed by one check against a fake hash of every cost
+/// from `c` to the highest minus one: `t(c) + t(c) + t(c+1) + … + t(M-1) = t(M)`. Without it, a
+/// wrong password for a user with a cheap hash answers in a millisecond where an unknown user
+/// takes the full cost, and timing tells the users apart.
+fn verify_in_constant_time(password: &[u8], hash: &str, fake: &str) -> bool {
+    let ok = bcrypt::verify(password, hash).unwrap_or(false);
+    if !ok {
+        let highest = bcrypt_cost(fake).unwrap_or(4);
+        let from = bcrypt_cost(hash).unwrap_or(highest);
+        for cost in from..highest {
+            let _ = bcrypt::verify(password, &fake_hash(cost));
+        }
+    }
+    ok
 }
 
 fn digest(credentials: &Credentials, hash: &str) -> [u8; 32] {

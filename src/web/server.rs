@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,10 +11,12 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1::Builder;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
@@ -54,12 +57,20 @@ type Body = Full<Bytes>;
 /// completes, then lets open requests finish.
 pub async fn serve(listeners: Listeners, web: Web, shutdown: impl Future<Output = ()>) {
     let web = Arc::new(web);
-    let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_BUF_SIZE)
         .max_headers(MAX_HEADERS);
+    let (close_all, closing) = watch::channel(false);
+    if let Some(guard) = &web.guard {
+        let mut closing = closing.clone();
+        let stopped = async move {
+            let _ = closing.wait_for(|c| *c).await;
+        };
+        tokio::spawn(guard.clone().watch_in_background(stopped));
+    }
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -74,77 +85,153 @@ pub async fn serve(listeners: Listeners, web: Web, shutdown: impl Future<Output 
                 }
             },
         };
-        let web = web.clone();
-        let http = http.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let service = {
-                let web = web.clone();
-                hyper::service::service_fn(move |req| {
-                    let web = web.clone();
-                    async move { Ok::<_, Infallible>(respond(&web, req).await) }
-                })
-            };
-            // The TLS decision is taken per connection, so that turning TLS on or off in the
-            // web configuration, or renewing the certificate, needs no restart.
-            let tls = web
-                .guard
-                .as_ref()
-                .and_then(|g| g.for_connection().tls.clone());
-            let result = match tls {
-                None => {
-                    let conn = http.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
-                }
-                Some(tls) => {
-                    let handshake = TlsAcceptor::from(tls).accept(stream);
-                    let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
-                        Ok(Ok(stream)) => stream,
-                        outcome => {
-                            if let Some(guard) = &web.guard {
-                                guard.reject("tls_handshake");
-                            }
-                            let reason = match outcome {
-                                Ok(Err(err)) => err.to_string(),
-                                _ => "timed out".to_owned(),
-                            };
-                            debug!(%peer, error = %reason, "TLS handshake failed");
-                            return;
-                        }
-                    };
-                    let conn = http.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
-                }
-            };
-            if let Err(err) = result {
-                debug!(%peer, error = %err, "connection ended with an error");
-            }
-        });
+        // Reap the connections that ended, so that the set holds only open ones.
+        while connections.try_join_next().is_some() {}
+        connections.spawn(connection(
+            web.clone(),
+            http.clone(),
+            stream,
+            peer,
+            closing.clone(),
+        ));
     }
     drop(listeners);
     info!("HTTP server stopping");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = close_all.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
         info!("open connections did not finish in time");
     }
 }
 
+/// Serves one connection, over TLS when the server speaks TLS, until it ends, the server
+/// stops, or the web configuration that admitted it is replaced.
+async fn connection(
+    web: Arc<Web>,
+    http: Builder,
+    stream: TcpStream,
+    peer: SocketAddr,
+    closing: watch::Receiver<bool>,
+) {
+    // Subscribed before the configuration is read, so that no later replacement is missed.
+    let admitted = match &web.guard {
+        None => None,
+        Some(guard) => {
+            let replaced = guard.subscribe();
+            Some((guard.current().await, replaced))
+        }
+    };
+    let conn_config = admitted.as_ref().map(|(config, _)| config.clone());
+    let service = {
+        let web = web.clone();
+        hyper::service::service_fn(move |req| {
+            let web = web.clone();
+            let admitted = conn_config.clone();
+            async move { Ok::<_, Infallible>(respond(&web, admitted.as_deref(), req).await) }
+        })
+    };
+    let result = match admitted {
+        None => {
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            drive(conn, None, closing).await
+        }
+        Some((config, replaced)) => {
+            let Some(guard) = web.guard.as_ref() else {
+                return;
+            };
+            // TLS or not was decided at start-up; a configuration that would change it is
+            // never put in force, so `config.tls` is there exactly when TLS is on.
+            if !guard.tls_on() {
+                let conn = http.serve_connection(TokioIo::new(stream), service);
+                drive(conn, Some((config.generation, replaced)), closing).await
+            } else {
+                let Some(tls) = config.tls.clone() else {
+                    guard.reject("tls_handshake");
+                    return;
+                };
+                let handshake = TlsAcceptor::from(tls).accept(stream);
+                let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+                    Ok(Ok(stream)) => stream,
+                    outcome => {
+                        guard.reject("tls_handshake");
+                        let reason = match outcome {
+                            Ok(Err(err)) => err.to_string(),
+                            _ => "timed out".to_owned(),
+                        };
+                        debug!(%peer, error = %reason, "TLS handshake failed");
+                        return;
+                    }
+                };
+                let conn = http.serve_connection(TokioIo::new(stream), service);
+                drive(conn, Some((config.generation, replaced)), closing).await
+            }
+        }
+    };
+    if let Err(err) = result {
+        debug!(%peer, error = %err, "connection ended with an error");
+    }
+}
+
+/// Runs a connection to its end; when the server stops, or the configuration of generation
+/// `admitted` is replaced, lets the request in flight finish and then closes it.
+async fn drive<I, S, B>(
+    conn: hyper::server::conn::http1::Connection<I, S>,
+    admitted: Option<(u64, watch::Receiver<Arc<InForce>>)>,
+    mut closing: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(conn);
+    let (generation, mut replaced) = match admitted {
+        Some((generation, replaced)) => (generation, Some(replaced)),
+        None => (0, None),
+    };
+    let replacement = async |replaced: &mut Option<watch::Receiver<Arc<InForce>>>| match replaced {
+        Some(rx) => {
+            let _ = rx.wait_for(|config| config.generation != generation).await;
+        }
+        None => std::future::pending().await,
+    };
+    tokio::select! {
+        result = conn.as_mut() => return result,
+        _ = closing.wait_for(|c| *c) => {}
+        () = replacement(&mut replaced) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    conn.await
+}
+
 /// Applies the web configuration (rate limit, basic authentication, extra headers), then
-/// routes the request.
-async fn respond(web: &Web, req: Request<Incoming>) -> Response<Body> {
+/// routes the request. `admitted` is the configuration the connection was opened under.
+async fn respond(web: &Web, admitted: Option<&InForce>, req: Request<Incoming>) -> Response<Body> {
     let Some(guard) = &web.guard else {
         return handle(web, &req);
     };
-    let active = guard.for_request();
-    let mut resp = if !active.admit() {
+    let active = guard.current().await;
+    let mut resp = if admitted.is_some_and(|a| a.tls_generation != active.tls_generation) {
+        // The handshake of this connection was checked against a certificate, CA or client
+        // rule that is no longer in force: the client must connect again.
+        guard.reject("config_replaced");
+        let mut resp = text(
+            StatusCode::MISDIRECTED_REQUEST,
+            "421 the TLS configuration changed; connect again\n",
+        );
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        resp
+    } else if is_probe(req.uri().path()) {
+        // Before the rate limit: anyone can empty the bucket, and a liveness probe answered
+        // 429 gets a healthy exporter restarted.
+        handle(web, &req)
+    } else if !active.admit() {
         guard.reject("rate_limited");
         text(StatusCode::TOO_MANY_REQUESTS, "429 too many requests\n")
-    } else if !active.config.users.is_empty()
-        && !is_probe(req.uri().path())
-        && !authorized(guard, &active, &req).await
-    {
+    } else if !active.config.users.is_empty() && !authorized(guard, &active, &req).await {
         guard.reject("unauthorized");
         let mut resp = text(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
         resp.headers_mut().insert(
@@ -161,8 +248,9 @@ async fn respond(web: &Web, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
-/// The health endpoints answer without credentials, so that Kubernetes probes and load
-/// balancers need none: they tell only whether the process is up and has polled once.
+/// The health endpoints answer without credentials and outside the rate limit, so that
+/// Kubernetes probes and load balancers need none and are never refused: they tell only
+/// whether the process is up and has polled once.
 fn is_probe(path: &str) -> bool {
     path == "/healthz" || path == "/readyz"
 }

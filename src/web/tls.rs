@@ -19,6 +19,7 @@ use rustls::{
 use serde::Deserialize;
 
 use super::Invalid;
+use crate::files::{WEB_CONFIG_MAX_BYTES, read_bounded};
 
 /// The section of the web configuration this module owns, as errors name it.
 const K: &str = "tls_server_config";
@@ -520,7 +521,7 @@ fn source_key(source: &Source, inline_key: &str) -> String {
 fn read(source: &Source, inline_key: &str) -> Result<Vec<u8>, Invalid> {
     match source {
         Source::Inline(pem) => Ok(pem.as_bytes().to_vec()),
-        Source::File(path) => std::fs::read(path).map_err(|err| {
+        Source::File(path) => read_bounded(path, WEB_CONFIG_MAX_BYTES).map_err(|err| {
             Invalid::new(
                 source_key(source, inline_key),
                 format!("cannot read {}: {err}", path.display()),

@@ -55,7 +55,8 @@ impl Client {
         }
     }
 
-    fn connect(
+    /// Connects and completes the handshake, for a test that sends several requests.
+    pub fn connect(
         &self,
         addr: SocketAddr,
     ) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {

@@ -1,0 +1,151 @@
+//! Operator input and the process itself under abuse: bounded files and intervals refused with
+//! one line and exit code 2, and an exporter whose standard error is gone.
+
+mod support;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use support::{Exposition, exporter_command, http, tempdir};
+
+const ACCOUNT: &str = "400000000001";
+
+/// Runs the exporter with `args` and returns its exit code and standard error.
+fn refused(args: &[&str]) -> (Option<i32>, String) {
+    let out = exporter_command(&[], args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A file of `len` bytes that takes no room on disk.
+fn sparse(name: &str, len: u64) -> String {
+    let path = tempdir("sparse").join(name);
+    File::create(&path).unwrap().set_len(len).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn oversized_or_special_files_and_tiny_intervals_get_one_line_and_exit_2() {
+    let big_roles = sparse("roles.txt", 16 * 1024 * 1024 + 1);
+    let big_web = sparse("web.yml", 1024 * 1024 + 1);
+    let cases: &[(&[&str], &str)] = &[
+        // `check`, so that an accepted value ends the process instead of serving.
+        (
+            &["check", "--poll.interval", "1ns"],
+            "--poll.interval <DURATION>': \"1ns\" is below the minimum of 1s",
+        ),
+        (
+            &["check", "--poll.interval", "999ms"],
+            "is below the minimum of 1s",
+        ),
+        (
+            &["check", "--assume-role-arns.file", &big_roles],
+            "larger than the limit of 16 MiB",
+        ),
+        (
+            &["check", "--assume-role-arns.file", "/dev/zero"],
+            "--assume-role-arns.file /dev/zero: not a regular file",
+        ),
+        (
+            &[
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--web.config.file",
+                &big_web,
+            ],
+            "larger than the limit of 1 MiB",
+        ),
+        (
+            &[
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--web.config.file",
+                "/dev/zero",
+            ],
+            "error: web config /dev/zero: cannot read: not a regular file",
+        ),
+    ];
+    for (args, mentions) in cases {
+        let (code, stderr) = refused(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {stderr:?}"
+        );
+        assert!(stderr.contains(mentions), "{args:?}: {stderr}");
+    }
+}
+
+/// An exporter whose standard error is closed once it serves: the read end of its pipe is
+/// dropped, so every later log line fails with EPIPE.
+#[test]
+fn an_exporter_whose_stderr_is_closed_keeps_polling_or_exits() {
+    let moto = support::Moto::start(&json!({"accounts": [{"id": ACCOUNT, "mfa_enabled": true}]}));
+    let mut child = exporter_command(
+        &moto.env_for(ACCOUNT),
+        &[
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--poll.interval",
+            "1s",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no serving line");
+        if let Some(addr) = line
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("address="))
+            .filter(|_| line.contains("msg=serving"))
+        {
+            break addr.parse().unwrap();
+        }
+    };
+    drop(stderr);
+
+    let last_check = || {
+        let resp = http(addr, "GET", "/metrics", &[], b"");
+        assert_eq!(resp.status, 200);
+        let m = Exposition::parse(&resp.text());
+        (
+            m.account("aws_root_check_timestamp_seconds", ACCOUNT),
+            m.value("aws_root_mfa_exporter_log_lines_dropped_total", &[]),
+        )
+    };
+    // Several polls' worth of log lines go nowhere.
+    std::thread::sleep(Duration::from_secs(3));
+    if let Some(status) = child.try_wait().unwrap() {
+        // Exiting is acceptable too, as long as a supervisor can tell.
+        assert!(!status.success(), "exited {status:?}");
+        return;
+    }
+    let before = last_check();
+    std::thread::sleep(Duration::from_secs(3));
+    if let Some(status) = child.try_wait().unwrap() {
+        assert!(!status.success(), "exited {status:?}");
+        return;
+    }
+    let after = last_check();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        before.0.is_some() && after.0 > before.0,
+        "the metrics froze while the process stayed up: {before:?} then {after:?}"
+    );
+    assert!(
+        after.1.unwrap_or(0.0) >= 2.0,
+        "dropped log lines are counted: {after:?}"
+    );
+}
