@@ -323,7 +323,7 @@ fn signature_does_not_match_with_a_session_token_leaks_no_credential() {
     let moto = moto();
     let role = format!("arn:aws:iam::{MEMBER}:role/RootMfaReader");
     let flags = [
-        "--assume-role-arn",
+        "--assume-role.arn",
         role.as_str(),
         "--assume-role.external-id",
         EXTERNAL_ID,

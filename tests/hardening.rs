@@ -35,22 +35,22 @@ fn oversized_or_special_files_and_tiny_intervals_get_one_line_and_exit_2() {
     let big_roles = sparse("roles.txt", 16 * 1024 * 1024 + 1);
     let big_web = sparse("web.yml", 1024 * 1024 + 1);
     let cases: &[(&[&str], &str)] = &[
-        // `check`, so that an accepted value ends the process instead of serving.
+        // With `check` after the flag, so that an accepted value ends the process instead of serving.
         (
-            &["check", "--poll.interval", "1ns"],
+            &["--poll.interval", "1ns", "check"],
             "--poll.interval <DURATION>': \"1ns\" is below the minimum of 1s",
         ),
         (
-            &["check", "--poll.interval", "999ms"],
+            &["--poll.interval", "999ms", "check"],
             "is below the minimum of 1s",
         ),
         (
-            &["check", "--assume-role-arns.file", &big_roles],
+            &["check", "--assume-role.arns-file", &big_roles],
             "larger than the limit of 16 MiB",
         ),
         (
-            &["check", "--assume-role-arns.file", "/dev/zero"],
-            "--assume-role-arns.file /dev/zero: not a regular file",
+            &["check", "--assume-role.arns-file", "/dev/zero"],
+            "--assume-role.arns-file /dev/zero: not a regular file",
         ),
         (
             &[
@@ -120,7 +120,7 @@ fn an_exporter_whose_stderr_is_closed_keeps_polling_or_exits() {
         assert_eq!(resp.status, 200);
         let m = Exposition::parse(&resp.text());
         (
-            m.account("aws_root_check_timestamp_seconds", ACCOUNT),
+            m.account("aws_root_last_successful_check_timestamp_seconds", ACCOUNT),
             m.value("aws_root_mfa_exporter_log_lines_dropped_total", &[]),
         )
     };
