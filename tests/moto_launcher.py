@@ -17,14 +17,33 @@ and then serves until SIGTERM or SIGINT (or, with --exit-on-stdin-close, until s
 
 An account spec (every key but "id" optional):
   id                 12-digit account id
-  mfa_enabled        bool: AccountMFAEnabled
+  mfa_enabled        bool: AccountMFAEnabled (when left out: whether root_devices lists any
+                     device if root_devices is given, else false)
   root_virtual       list of virtual MFA device names assigned to the root user
+  root_devices       root's own MFA devices, each {"kind": "virtual"|"fido"|"hardware_totp",
+                     "name": ..., "enabled": ISO 8601 (default 2025-01-01T00:00:00Z)}; serial
+                     numbers as IAM reports them: virtual arn:aws:iam::ACCOUNT:mfa/NAME, FIDO
+                     arn:aws:iam::ACCOUNT:u2f/root-account-mfa-device/NAME, hardware TOTP a
+                     non-ARN serial GAHT + 8 digits (or "serial": ... for FIDO and TOTP). Virtual
+                     ones are also listed by ListVirtualMFADevices as assigned to root, like
+                     root_virtual. Root sessions (sts:AssumeRoot) list root_virtual, then these;
+                     at most 8 in all, as AWS allows
+  mfa_page_size      int 1..1000 (default 100, ListMFADevices' MaxItems default): the most
+                     devices one ListMFADevices page of a root session holds
+  password_last_used ISO 8601 or null (never used): root's PasswordLastUsed (GetUser of a root
+                     session) and the credential report's password_last_used
+  root_access_keys   root's access keys (at most 2), each {"id_suffix": "A1" (the key id is AKIA
+                     + 16 characters ending so), "status": "Active"|"Inactive", "last_used":
+                     ISO 8601 or null, "service": "s3", "region": "us-east-1", "created": ISO};
+                     when left out, access_keys 1 stands for one active key, never used
   user_devices       int: IAM users, each with an assigned virtual device (created before root's)
   decoy              bool: IAM user "rootadmin" owning a device named "root-account-mfa-device"
   unassigned         int: virtual devices assigned to nobody
-  access_keys        0|1: AccountAccessKeysPresent
+  access_keys        0|1: AccountAccessKeysPresent (when left out: 1 if root_access_keys lists
+                     any key, else 0)
   certificates       0|1: AccountSigningCertificatesPresent
-  password           0|1|null: AccountPasswordPresent (null: left out, as older IAM does)
+  password           0|1|null: AccountPasswordPresent (null: left out, as older IAM does); 0
+                     also means root has no login profile
   omit               list of SummaryMap keys to leave out of GetAccountSummary
   fault              {"operation": "GetAccountSummary", "status": 403, "code": "AccessDenied"}
                      makes every call of that operation by that account fail. "operation": "*"
@@ -42,24 +61,37 @@ moto picks member account ids; the ready line then also carries
 `POST /_fixture/organization` with {"remove": [ID, ...], "status": {ID: STATUS}} changes
 membership while the server runs. `GET /_fixture/stats` counts the AWS requests seen, by
 "service:Action" (`DELETE` reads and resets them).
+
+The credential report (GenerateCredentialReport, GetCredentialReport) gets the `<root_account>`
+row AWS puts first, built from the spec: password_enabled and password rotation `not_supported`,
+password_last_used ISO 8601 (2026-01-02T03:04:05+00:00), `no_information` (never used) or `N/A`
+(no password), mfa_active as AccountMFAEnabled, access_key_N_* from root_access_keys (`N/A` when
+absent or never used), cert_1_active from certificates. moto's own rows follow it.
 """
 
 import argparse
+import base64
 import datetime
+import http
 import io
 import json
 import os
 import random
+import secrets
 import signal
+import string
 import sys
 import threading
 import time
 import types
 import urllib.parse
+import uuid
+import zlib
+from xml.sax.saxutils import escape
 
 import boto3
 from botocore.config import Config
-from moto.iam.models import AccountSummary, VirtualMfaDevice, get_account_id_from, iam_backends
+from moto.iam.models import AccountSummary, IAMBackend, VirtualMfaDevice, get_account_id_from, iam_backends
 from moto.organizations.models import organizations_backends
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -68,7 +100,17 @@ REGION = "us-east-1"
 STATS = {}  # "Service:Action" -> requests seen, for the benchmark (GET /_fixture/stats)
 FAULTS = {}  # account id -> fault spec for that account's own calls
 ROLE_FAULTS = {}  # account id -> fault spec for sts:AssumeRole into that account
+ROOT = {}  # account id -> the root user's own credentials (root_state), for root sessions and the report
 LOCK = threading.Lock()
+
+UTC = datetime.timezone.utc
+ROOT_CREATED = datetime.datetime(2020, 1, 1, tzinfo=UTC)  # the root user's CreateDate, as root_user() says
+DEFAULT_ENABLE_DATE = datetime.datetime(2025, 1, 1, tzinfo=UTC)  # a root device's EnableDate unless given
+DEFAULT_KEY_DATE = datetime.datetime(2023, 1, 1, tzinfo=UTC)  # a root access key's CreateDate unless given
+MAX_ROOT_DEVICES = 8  # AWS allows up to 8 MFA devices per user, root included
+MAX_ROOT_KEYS = 2  # and 2 access keys
+DEVICE_KINDS = ("virtual", "fido", "hardware_totp")
+REPORT_DATE = "%Y-%m-%dT%H:%M:%S+00:00"  # how the credential report writes dates
 
 _original_summary_map = AccountSummary.summary_map.fget
 
@@ -130,17 +172,169 @@ def user(account_id, name):
     )
 
 
-def add_device(b, account_id, name, owner, exist_ok):
-    """Adds a virtual MFA device, assigned to `owner` (None: unassigned)."""
+def add_device(b, account_id, name, owner, exist_ok, enable_date=None):
+    """Adds a virtual MFA device, assigned to `owner` (None: unassigned), enabled at `enable_date`
+    (default: now)."""
     device = VirtualMfaDevice(account_id, REGION, f"/{name}")
     if device.serial_number in b.virtual_mfa_devices:
         if exist_ok:
             return
         raise ValueError(f"device {name} exists in {account_id}")
     if owner is not None:
-        device.enable_date = datetime.datetime.now(datetime.timezone.utc)
+        device.enable_date = enable_date or datetime.datetime.now(UTC)
         device.user = owner
     b.virtual_mfa_devices[device.serial_number] = device
+
+
+def parse_time(value, what):
+    """An ISO 8601 timestamp of the scenario ("2026-01-02T03:04:05Z") as an aware datetime."""
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{what}: not an ISO 8601 timestamp: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def iso(moment):
+    """A timestamp as AWS's query protocol writes it: 2026-11-23T01:02:03Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def device_serial(kind, account_id, name):
+    """The SerialNumber IAM reports for a root device of this kind: an `:mfa/` ARN (virtual), a
+    `:u2f/` ARN (FIDO security key or passkey), or the token's own serial, not an ARN (TOTP)."""
+    if kind == "virtual":
+        return f"arn:aws:iam::{account_id}:mfa/{name}"
+    if kind == "fido":
+        return f"arn:aws:iam::{account_id}:u2f/root-account-mfa-device/{name}"
+    return f"GAHT{zlib.crc32(f'{account_id}/{name}'.encode()) % 10**8:08d}"
+
+
+def root_state(account_id, spec):
+    """The root user's own credentials from an account spec, checked before anything is applied:
+    its MFA devices (`root_virtual` first, then `root_devices`), access keys, signing certificate
+    and password, as root sessions (ListMFADevices, GetUser, ...) and the credential report see
+    them. Raises ValueError on a bad spec."""
+    now = datetime.datetime.now(UTC)
+    devices = [
+        {"kind": "virtual", "name": name, "serial": device_serial("virtual", account_id, name), "enabled": now}
+        for name in spec.get("root_virtual", [])
+    ]
+    for d in spec.get("root_devices") or []:
+        kind, name = d.get("kind"), d.get("name")
+        if kind not in DEVICE_KINDS or not name:
+            raise ValueError(f"{account_id}: a root device needs a kind in {DEVICE_KINDS} and a name: {d}")
+        serial = device_serial(kind, account_id, name)
+        if kind != "virtual" and d.get("serial"):
+            serial = d["serial"]
+        enabled = parse_time(d["enabled"], f"{account_id} device {name}") if d.get("enabled") else DEFAULT_ENABLE_DATE
+        devices.append({"kind": kind, "name": name, "serial": serial, "enabled": enabled})
+    if len(devices) > MAX_ROOT_DEVICES:
+        raise ValueError(f"{account_id}: {len(devices)} root MFA devices; AWS allows {MAX_ROOT_DEVICES}")
+    if len({d["serial"] for d in devices}) != len(devices):
+        raise ValueError(f"{account_id}: two root MFA devices have the same serial number")
+
+    keys_spec = spec.get("root_access_keys")
+    if keys_spec is None and int(spec.get("access_keys", 0)):
+        # AccountAccessKeysPresent 1 without a key list: one active key, never used, so that
+        # ListAccessKeys and the credential report agree with the summary.
+        keys_spec = [{"id_suffix": "K1"}]
+    keys = []
+    for i, k in enumerate(keys_spec or []):
+        suffix = str(k.get("id_suffix", f"K{i + 1}")).upper()
+        if not suffix.isalnum() or len(suffix) > 12:
+            raise ValueError(f"{account_id}: id_suffix must be up to 12 letters or digits: {suffix!r}")
+        status = k.get("status", "Active")
+        if status not in ("Active", "Inactive"):
+            raise ValueError(f"{account_id}: a root access key's status is Active or Inactive, not {status!r}")
+        last_used = k.get("last_used")
+        keys.append({
+            "id": "AKIA" + f"ROOT{account_id}{suffix}"[-16:],
+            "status": status,
+            "created": parse_time(k["created"], f"{account_id} key") if k.get("created") else DEFAULT_KEY_DATE,
+            "last_used": parse_time(last_used, f"{account_id} key") if last_used else None,
+            "service": k.get("service", "s3"),
+            "region": k.get("region", REGION),
+        })
+    if len(keys) > MAX_ROOT_KEYS or len({k["id"] for k in keys}) != len(keys):
+        raise ValueError(f"{account_id}: the root user has at most {MAX_ROOT_KEYS} access keys, with distinct ids")
+
+    certificates = []
+    if int(spec.get("certificates", 0)):
+        certificates.append({"id": f"ROOTCERT{account_id}ABCD", "status": "Active", "uploaded": DEFAULT_KEY_DATE})
+    used = spec.get("password_last_used")
+    page_size = int(spec.get("mfa_page_size", 100))
+    if not 1 <= page_size <= 1000:
+        raise ValueError(f"{account_id}: mfa_page_size is 1..1000 (MaxItems' range)")
+    return {
+        "devices": devices,
+        "keys": keys,
+        "certificates": certificates,
+        # "password": 0 means no password; 1 or null (AccountPasswordPresent left out) means one.
+        "password": spec.get("password", 1) != 0,
+        "password_last_used": parse_time(used, f"{account_id} password_last_used") if used else None,
+        "mfa_page_size": page_size,
+    }
+
+
+def root_state_of(account_id):
+    """The root state applied to `account_id`, or that of an empty spec."""
+    with LOCK:
+        state = ROOT.get(account_id)
+    return state if state is not None else root_state(account_id, {})
+
+
+def root_report_row(account_id, mfa_active):
+    """The credential report's `<root_account>` row, in the report's column order: the root user
+    has no password_enabled or password rotation of its own (`not_supported`); a never-used
+    password is `no_information`, no password `N/A`; an absent or never-used key is `N/A`."""
+    state = root_state_of(account_id)
+
+    def when(moment):
+        return moment.astimezone(UTC).strftime(REPORT_DATE) if moment else "N/A"
+
+    if not state["password"]:
+        password_last_used = "N/A"
+    else:
+        password_last_used = when(state["password_last_used"]) if state["password_last_used"] else "no_information"
+    fields = [
+        "<root_account>",
+        f"arn:aws:iam::{account_id}:root",
+        when(ROOT_CREATED),
+        "not_supported",
+        password_last_used,
+        "not_supported",
+        "not_supported",
+        "true" if mfa_active else "false",
+    ]
+    for i in range(MAX_ROOT_KEYS):
+        key = state["keys"][i] if i < len(state["keys"]) else None
+        used = key is not None and key["last_used"] is not None
+        fields += [
+            "true" if key and key["status"] == "Active" else "false",
+            when(key["created"]) if key else "N/A",
+            when(key["last_used"]) if used else "N/A",
+            key["region"] if used else "N/A",
+            key["service"] if used else "N/A",
+        ]
+    for i in range(2):
+        cert = state["certificates"][i] if i < len(state["certificates"]) else None
+        fields += ["true" if cert and cert["status"] == "Active" else "false", when(cert["uploaded"]) if cert else "N/A"]
+    return ",".join(fields) + "\n"
+
+
+_original_credential_report = IAMBackend.get_credential_report
+
+
+def _credential_report(self):
+    """moto's credential report with the `<root_account>` row AWS puts first."""
+    report = _original_credential_report(self)
+    header, _, rows = report.partition("\n")
+    mfa_active = self.account_summary._account_mfa_enabled
+    return header + "\n" + root_report_row(self.account_id, mfa_active) + rows
+
+
+IAMBackend.get_credential_report = _credential_report
 
 
 def ensure_user(iam, name):
@@ -154,6 +348,7 @@ def ensure_user(iam, name):
 def apply_account(endpoint, spec, with_credentials=True):
     """Sets one account's state; applying a spec again replaces root's devices and summary."""
     account_id = spec["id"]
+    root = root_state(account_id, spec)  # checks the spec before anything changes
     creds = None
     iam = client(endpoint, "iam", account_id) if with_credentials else None
     if iam is not None and ensure_user(iam, "exporter"):
@@ -173,16 +368,27 @@ def apply_account(endpoint, spec, with_credentials=True):
         add_device(b, account_id, "root-account-mfa-device", user(account_id, "rootadmin"), exist_ok=True)
     for i in range(int(spec.get("unassigned", 0))):
         add_device(b, account_id, f"spare-{i}", None, exist_ok=True)
-    for name in spec.get("root_virtual", []):
-        add_device(b, account_id, name, root_user(account_id), exist_ok=False)
+    # Root's virtual devices (root_virtual, and the virtual ones of root_devices) are also listed
+    # by ListVirtualMFADevices as assigned to root, so role mode and root sessions see one world.
+    for device in root["devices"]:
+        if device["kind"] == "virtual":
+            add_device(b, account_id, device["name"], root_user(account_id), exist_ok=False,
+                       enable_date=device["enabled"])
 
     summary = b.account_summary
-    summary._account_mfa_enabled = 1 if spec.get("mfa_enabled") else 0
-    summary._account_access_keys_present = int(spec.get("access_keys", 0))
+    if "mfa_enabled" in spec or "root_devices" not in spec:
+        summary._account_mfa_enabled = 1 if spec.get("mfa_enabled") else 0
+    else:
+        summary._account_mfa_enabled = 1 if root["devices"] else 0
+    if "access_keys" in spec or "root_access_keys" not in spec:
+        summary._account_access_keys_present = int(spec.get("access_keys", 0))
+    else:
+        summary._account_access_keys_present = 1 if root["keys"] else 0
     summary._account_signing_certificates_present = int(spec.get("certificates", 0))
     summary.fixture_password = spec.get("password", 1)
     summary.fixture_omit = list(spec.get("omit", []))
     with LOCK:
+        ROOT[account_id] = root
         for table, key in ((FAULTS, "fault"), (ROLE_FAULTS, "assume_role_fault")):
             if spec.get(key):
                 table[account_id] = spec[key]
