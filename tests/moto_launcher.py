@@ -8,8 +8,10 @@ IAM user. This launcher runs moto's WSGI app in-process and patches its backend 
 state, and wraps the app in a small middleware that
 
 - answers `POST /_fixture/accounts` (a JSON list of account specs) to (re)apply account state
-  while the server runs, so a test can "fix" an account and watch the exporter notice; and
-- injects AWS-style errors for chosen operations of chosen accounts (moto never fails).
+  while the server runs, so a test can "fix" an account and watch the exporter notice;
+- injects AWS-style errors for chosen operations of chosen accounts (moto never fails); and
+- answers what moto lacks for centralized root access: sts:AssumeRoot, the root sessions it
+  issues, and iam:ListOrganizationsFeatures (see below).
 
 Usage: moto_launcher.py --scenario FILE.json [--host 127.0.0.1] [--port 0]
 When ready it prints one JSON line to stdout: {"endpoint": URL, "credentials": {account: {...}}}
@@ -49,7 +51,7 @@ An account spec (every key but "id" optional):
                      makes every call of that operation by that account fail. "operation": "*"
                      matches every call; "rate": 0.6 fails only that share of calls, at random;
                      "delay": 3 answers 3 seconds late (then fails, or answers normally when no
-                     "code" is given); "truncate": true answers moto's reply cut in half
+                     "code" is given); "truncate": true answers the reply cut in half
   assume_role_fault  {"status": 403, "code": "AccessDenied"}: every sts:AssumeRole into a role
                      of this account fails
   assume_root_fault  {"status": 403, "code": "AccessDenied"}: every sts:AssumeRoot targeting this
@@ -138,7 +140,10 @@ REGION = "us-east-1"
 STATS = {}  # "Service:Action" -> requests seen, for the benchmark (GET /_fixture/stats)
 FAULTS = {}  # account id -> fault spec for that account's own calls
 ROLE_FAULTS = {}  # account id -> fault spec for sts:AssumeRole into that account
+ROOT_FAULTS = {}  # account id -> fault spec for sts:AssumeRoot into that account
 ROOT = {}  # account id -> the root user's own credentials (root_state), for root sessions and the report
+ORGANIZATION = {}  # "management", "id", "features" (None: trusted access off), "root_session_seconds"
+SESSIONS = {}  # access key id -> root session that AssumeRoot issued
 LOCK = threading.Lock()
 
 UTC = datetime.timezone.utc
@@ -511,10 +516,6 @@ FEATURES = ("RootCredentialsManagement", "RootSessions")
 MAX_ROOT_SESSION = 900  # DurationSeconds' maximum and default
 CERTIFICATE_BODY = "-----BEGIN CERTIFICATE-----\nc3RhbmQtaW4=\n-----END CERTIFICATE-----"  # not a real one
 
-ORGANIZATION = {}  # "management", "id", "features" (None: trusted access off), "root_session_seconds"
-ROOT_FAULTS = {}  # account id -> fault spec for sts:AssumeRoot into that account
-SESSIONS = {}  # access key id -> root session that AssumeRoot issued
-
 
 class AwsError(Exception):
     """An AWS error answer: HTTP status, error code, message."""
@@ -591,9 +592,10 @@ def page(items, form, page_size):
         try:
             kind, offset = base64.b64decode(form["Marker"], validate=True).decode().split(":")
             start = int(offset)
-            assert kind == "root" and 0 < start <= len(items)
-        except Exception:
-            raise AwsError(400, "ValidationError", "Invalid Marker.") from None
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+            kind = None
+        if kind != "root" or not 0 < start <= len(items):
+            raise AwsError(400, "ValidationError", "Invalid Marker.")
     end = start + size
     if end < len(items):
         marker = base64.b64encode(f"root:{end}".encode()).decode()
