@@ -395,11 +395,19 @@ fn an_organization_that_cannot_be_listed_is_not_ready_and_says_nothing_is_compli
         "nothing is said about any account: {}",
         m.text
     );
-    assert!(exporter.log().contains("listing the Organization's accounts failed"));
+    assert!(
+        exporter
+            .log()
+            .contains("listing the Organization's accounts failed")
+    );
     // And `check` does not call it a success either.
     let out = run_check(
         &moto.env_for(&moto.org().management),
         &["--organization.role-name", ROLE],
     );
-    assert_eq!(out.status.code(), Some(2), "no account checked is not compliance");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no account checked is not compliance"
+    );
 }
