@@ -254,6 +254,7 @@ mod tests {
         virtual_devices: 0,
         access_keys_present: false,
         credentials_present: true,
+        inventory: None,
     };
     const VIRT: Posture = Posture {
         root_user: true,
@@ -262,6 +263,7 @@ mod tests {
         virtual_devices: 1,
         access_keys_present: false,
         credentials_present: true,
+        inventory: None,
     };
 
     #[test]

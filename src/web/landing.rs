@@ -33,7 +33,7 @@ pub fn page(telemetry_path: &str, poll_interval: Duration, snapshot: &Snapshot) 
         for c in Control::ALL {
             let _ = write!(html, "<th>{} ({})</th>", c.id(), c.title());
         }
-        html.push_str("<th>Virtual MFA devices on root</th></tr>");
+        html.push_str("<th>Virtual MFA devices on root</th><th>Root's MFA devices (exact, with --organization.assume-root)</th></tr>");
         for a in &snapshot.accounts {
             let status = a.status(&Control::ALL).as_str();
             let _ = write!(
@@ -47,10 +47,15 @@ pub fn page(telemetry_path: &str, poll_interval: Duration, snapshot: &Snapshot) 
                 let verdict = observed.map_or("-", |p| p.verdict(c).as_str());
                 let _ = write!(html, "<td class=\"{verdict}\">{verdict}</td>");
             }
+            // The inventory shows a virtual device beside a FIDO key as both, where IAM.6
+            // alone only says "failed".
             let _ = write!(
                 html,
-                "<td>{}</td></tr>",
+                "<td>{}</td><td>{}</td></tr>",
                 observed.map_or_else(|| "-".into(), |p| p.virtual_devices.to_string()),
+                observed
+                    .and_then(|p| p.inventory)
+                    .map_or_else(|| "-".into(), |i| escape(&i.describe())),
             );
         }
         html.push_str("</table>");
