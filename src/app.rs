@@ -32,12 +32,17 @@ async fn fleet(cli: &Cli, metrics: &ExporterMetrics) -> Result<Fleet, Error> {
     ) {
         root_access_enabled(&factory).await?;
     }
-    Ok(Fleet::new(
+    let fleet = Fleet::new(
         &factory,
         discovery,
         cli.accounts.shard,
         cli.accounts.external_id.clone(),
-    ))
+    );
+    Ok(if cli.accounts.root_activity {
+        fleet.with_root_activity(cli.accounts.root_activity_interval)
+    } else {
+        fleet
+    })
 }
 
 /// Refuses to start in `--organization.assume-root` mode unless the Organization has

@@ -111,6 +111,26 @@ pub struct AccountFlags {
     )]
     pub external_id: Option<String>,
 
+    /// In the role modes, also read root's last password and access-key use from each
+    /// account's IAM credential report (`--organization.assume-root` reads them exactly).
+    #[arg(
+        long = "collector.root-activity",
+        env = "AWS_ROOT_MFA_EXPORTER_COLLECTOR_ROOT_ACTIVITY",
+        global = true
+    )]
+    pub root_activity: bool,
+
+    /// How often at most to read the credential report (IAM regenerates it at most every 4h).
+    #[arg(
+        long = "root-activity.interval",
+        env = "AWS_ROOT_MFA_EXPORTER_ROOT_ACTIVITY_INTERVAL",
+        default_value = "4h",
+        value_parser = parse_positive_duration,
+        value_name = "DURATION",
+        global = true
+    )]
+    pub root_activity_interval: Duration,
+
     /// Check only the accounts whose id hashes to INDEX of COUNT shards (e.g. `0/3`).
     #[arg(
         long = "shard",
@@ -457,6 +477,11 @@ mod tests {
         ));
         assert_eq!(cli.accounts.shard, Some(Shard { index: 1, count: 3 }));
         assert_eq!(cli.poll.concurrency, 16);
+        assert!(!cli.accounts.root_activity);
+        assert_eq!(
+            cli.accounts.root_activity_interval,
+            Duration::from_secs(4 * 3600)
+        );
 
         let a = "arn:aws:iam::111111111111:role/r";
         let b = "arn:aws:iam::222222222222:role/r";

@@ -275,3 +275,80 @@ fn root_sessions_are_reused_across_polls() {
     }
     exporter.terminate();
 }
+
+#[test]
+fn the_credential_report_gives_root_activity_in_role_mode() {
+    // One account, checked with its own credentials (no root session), and a role-mode
+    // Organization member: both read root's activity from the credential report, at most once
+    // per --root-activity.interval however often they are polled.
+    let moto = Moto::start(&json!({"organization": {
+        "management": {"mfa_enabled": true, "password_last_used": PASSWORD_USED,
+                       "root_access_keys": [
+                           {"id_suffix": "A1", "status": "Active", "last_used": null,
+                            "created": "2024-01-01T00:00:00Z"},
+                           {"id_suffix": "B2", "status": "Active", "last_used": KEY_USED,
+                            "service": "s3", "region": "us-east-1",
+                            "created": "2024-06-01T00:00:00Z"}]},
+        "members": [{"name": "never", "mfa_enabled": true, "password_last_used": null}],
+    }}));
+    let org = moto.org();
+    let exporter = Exporter::start(
+        &moto.env_for(&org.management),
+        &[
+            "--organization.role-name",
+            "RootMfaReader",
+            "--collector.root-activity",
+            "--poll.interval",
+            "1s",
+        ],
+    );
+    exporter.wait_ready();
+    let mgmt = org.management.as_str();
+    let member = org.id("never");
+    let mut m = exporter.scrape();
+    exporter.wait_for("both activity reads", Duration::from_secs(20), || {
+        m = exporter.scrape();
+        m.account("aws_root_activity_check_success", mgmt) == Some(1.0)
+            && m.account("aws_root_activity_check_success", member) == Some(1.0)
+    });
+    let pw = "aws_root_password_last_used_timestamp_seconds";
+    assert_eq!(m.account(pw, mgmt), Some(PASSWORD_USED_UNIX));
+    assert_eq!(m.account(pw, member), None, "never used: absent");
+    let key = "aws_root_access_key_last_used_timestamp_seconds";
+    assert_eq!(m.value(key, &[("account_id", mgmt), ("key", "1")]), None);
+    assert_eq!(
+        m.value(key, &[("account_id", mgmt), ("key", "2")]),
+        Some(KEY_USED_UNIX)
+    );
+    // Role mode infers; it never claims an exact inventory.
+    assert_eq!(m.account("aws_root_mfa_enabled", mgmt), Some(1.0));
+    assert!(
+        !exporter
+            .get("/metrics")
+            .text()
+            .contains("aws_root_mfa_devices{")
+    );
+
+    // Several more polls: still one report read per account (the default interval is 4h).
+    let polls = |m: &Exposition| {
+        m.value(
+            "aws_root_mfa_exporter_api_requests_total",
+            &[("operation", "GetAccountSummary")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = polls(&m);
+    exporter.wait_for("three more polls", Duration::from_secs(20), || {
+        polls(&exporter.scrape()) >= before + 6.0
+    });
+    let m = exporter.scrape();
+    assert_eq!(
+        m.value(
+            "aws_root_mfa_exporter_api_requests_total",
+            &[("operation", "GetCredentialReport")]
+        ),
+        Some(2.0),
+        "one read per account"
+    );
+    exporter.terminate();
+}

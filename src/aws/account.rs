@@ -6,15 +6,17 @@
 //! (`GetUser`, and `ListAccessKeys` with `GetAccessKeyLastUsed` where keys exist).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_iam::types::SummaryKeyType;
+use tokio::sync::Mutex;
 
 use super::clients::ClientFactory;
 use super::errors::sdk_error;
 use super::paging::Pages;
 use super::role::{self, RoleCredentials, SharedRoleCredentials};
-use crate::activity::RootActivity;
+use crate::activity::{self, RootActivity};
 use crate::error::Error;
 use crate::posture::{self, Identity, Inventory, Posture, Summary, VirtualDevice};
 
@@ -40,6 +42,23 @@ pub struct Outcome {
     pub activity: Option<Result<RootActivity, Error>>,
 }
 
+/// When root's activity was last read from the account's credential report.
+#[derive(Debug)]
+pub struct ReportSchedule {
+    every: Duration,
+    last: Mutex<Option<Instant>>,
+}
+
+impl ReportSchedule {
+    /// Reads the report no more often than `every`.
+    pub fn new(every: Duration) -> ReportSchedule {
+        ReportSchedule {
+            every,
+            last: Mutex::new(None),
+        }
+    }
+}
+
 /// The STS and IAM clients that check one account.
 #[derive(Debug, Clone)]
 pub struct AccountClients {
@@ -48,6 +67,8 @@ pub struct AccountClients {
     role: Option<Arc<RoleCredentials>>,
     /// Whether the credentials are a root session, which sees root's own devices.
     root_session: bool,
+    /// Where root's activity comes from the credential report (`--collector.root-activity`).
+    report: Option<Arc<ReportSchedule>>,
 }
 
 impl AccountClients {
@@ -64,6 +85,7 @@ impl AccountClients {
             iam: factory.iam(Some(provider)),
             role: Some(role),
             root_session: false,
+            report: None,
         }
     }
 
@@ -77,6 +99,7 @@ impl AccountClients {
             iam: factory.iam(Some(provider)),
             role: Some(session),
             root_session: true,
+            report: None,
         }
     }
 
@@ -94,6 +117,20 @@ impl AccountClients {
         self
     }
 
+    /// The same clients, also reading root's last activity from the IAM credential report, no
+    /// more often than `every` (a root session reads it exactly, and is left as it is).
+    pub fn with_root_activity(mut self, every: Duration) -> AccountClients {
+        if !self.root_session {
+            self.report = Some(Arc::new(ReportSchedule::new(every)));
+        }
+        self
+    }
+
+    /// Whether these clients read root's activity from the credential report.
+    pub fn reads_credential_report(&self) -> bool {
+        self.report.is_some()
+    }
+
     /// Wraps clients that were built elsewhere (tests build them with mocked responses).
     pub fn from_clients(sts: aws_sdk_sts::Client, iam: aws_sdk_iam::Client) -> AccountClients {
         AccountClients {
@@ -101,6 +138,7 @@ impl AccountClients {
             iam,
             role: None,
             root_session: false,
+            report: None,
         }
     }
 
@@ -139,7 +177,12 @@ impl AccountClients {
                 Err(err) => (Err(err), None),
             }
         } else {
-            (self.posture(&identity).await, None)
+            let result = self.posture(&identity).await;
+            let activity = match (&result, &self.report) {
+                (Ok(_), Some(schedule)) => self.report_activity(schedule).await,
+                _ => None,
+            };
+            (result, activity)
         };
         let rejected =
             |r: Option<&Error>| r.is_some_and(|e| role::SESSION_REJECTED.contains(&e.code()));
@@ -156,6 +199,54 @@ impl AccountClients {
             result,
             activity,
         }
+    }
+
+    /// Root's activity from the credential report's `<root_account>` row, when the schedule
+    /// says it is due; `None` when it is not due, or the report is still being generated
+    /// (then it is asked again at the next poll). A report younger than four hours is reused by
+    /// IAM itself, so asking more often than that would only cost calls.
+    async fn report_activity(
+        &self,
+        schedule: &ReportSchedule,
+    ) -> Option<Result<RootActivity, Error>> {
+        let mut last = schedule.last.lock().await;
+        if last.is_some_and(|t| t.elapsed() < schedule.every) {
+            return None;
+        }
+        let generated = match self.iam.generate_credential_report().send().await {
+            Ok(out) => out,
+            Err(e) => {
+                *last = Some(Instant::now());
+                return Some(Err(sdk_error("iam", "GenerateCredentialReport", e)));
+            }
+        };
+        if generated.state() != Some(&aws_sdk_iam::types::ReportStateType::Complete) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        const OP: &str = "GetCredentialReport";
+        let result = async {
+            let out = self
+                .iam
+                .get_credential_report()
+                .send()
+                .await
+                .map_err(|e| sdk_error("iam", OP, e))?;
+            let content = out.content().ok_or_else(|| Error::Incomplete {
+                operation: OP,
+                what: "no Content".into(),
+            })?;
+            let csv = std::str::from_utf8(content.as_ref()).map_err(|_| Error::Incomplete {
+                operation: OP,
+                what: "a report that is not UTF-8".into(),
+            })?;
+            activity::from_credential_report(csv).map_err(|what| Error::Incomplete {
+                operation: OP,
+                what,
+            })
+        }
+        .await;
+        Some(result)
     }
 
     /// The posture from a root session's exact answers, and the summary it read.

@@ -165,6 +165,7 @@ struct Organization {
     iam: aws_sdk_iam::Client,
     features: Option<OrgFeatures>,
     features_denied_logged: bool,
+    root_activity: Option<Duration>,
 }
 
 fn in_shard(shard: Option<Shard>, account_id: &str) -> bool {
@@ -210,10 +211,23 @@ impl Fleet {
                         iam: factory.iam(None),
                         features: None,
                         features_denied_logged: false,
+                        root_activity: None,
                     }),
                 }
             }
         }
+    }
+
+    /// Reads root's last activity from each account's credential report, no more often than
+    /// `every` (`--collector.root-activity`); root sessions read it exactly instead.
+    pub fn with_root_activity(mut self, every: Duration) -> Fleet {
+        for target in self.targets.values_mut() {
+            target.clients = target.clients.clone().with_root_activity(every);
+        }
+        if let Some(org) = self.org.as_mut() {
+            org.root_activity = Some(every);
+        }
+        self
     }
 
     /// A fixed set of targets (tests build them with mocked clients).
@@ -368,6 +382,14 @@ impl Organization {
                         }
                     }
                 },
+            };
+            // New targets get a report schedule; kept ones keep theirs (and its last read).
+            let target = match self.root_activity {
+                Some(every) if !target.clients.reads_credential_report() => Target {
+                    clients: target.clients.with_root_activity(every),
+                    ..target
+                },
+                _ => target,
             };
             next.insert(account.id.clone(), target);
         }
