@@ -476,13 +476,25 @@ fn self_metrics_are_served_before_the_first_poll_ends() {
         early.value("aws_root_mfa_exporter_poll_interval_seconds", &[]),
         Some(300.0)
     );
-    assert!(
-        early.value(
-            "aws_root_mfa_exporter_api_requests_total",
-            &[("operation", "GetCallerIdentity")]
-        ) >= Some(1.0),
+    // The poll starts just after the server: on a loaded machine the first scrape can come
+    // before its first request, so wait for the counter, within the 4 s the poll takes.
+    let mut live = early.clone();
+    exporter.wait_for(
+        "GetCallerIdentity to be counted",
+        Duration::from_secs(3),
+        || {
+            live = exporter.scrape();
+            live.value(
+                "aws_root_mfa_exporter_api_requests_total",
+                &[("operation", "GetCallerIdentity")],
+            ) >= Some(1.0)
+        },
+    );
+    assert_eq!(
+        exporter.get("/readyz").status,
+        503,
         "API counters are live, not frozen at the last poll: {}",
-        early.text
+        live.text
     );
     assert_eq!(early.account("aws_root_check_success", SLOW), None);
     assert!(!early.text.contains("aws_root_control_status"));
