@@ -64,6 +64,7 @@ bench: venv build $(VENV_CLI)/.installed ## Run the benchmarks behind docs/perfo
 	@command -v wrk >/dev/null 2>&1 && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_BENCH_PACKAGES)"
 	$(VENV)/bin/python bench/bench.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/organization.py --exporter target/release/aws-root-mfa-exporter --aws $(VENV_CLI)/bin/aws
+	$(VENV)/bin/python bench/assume_root.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/load.py --exporter target/release/aws-root-mfa-exporter
 
 $(VENV_CLI)/.installed: bench/requirements.txt

@@ -8,7 +8,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tracing::{error, info, warn};
 
 use crate::aws::clients::{self, ClientFactory, load_aws_config};
-use crate::aws::discovery::Fleet;
+use crate::aws::discovery::{self, Discovery, Fleet, Members};
 use crate::config::{Cli, Output};
 use crate::error::Error;
 use crate::metrics::ExporterMetrics;
@@ -39,12 +39,59 @@ async fn fleet(
         Err(err) => warn!("{err}"),
         Ok(()) => {}
     }
-    Ok(Fleet::new(
-        &ClientFactory::new(&config, &metrics.api),
+    let factory = ClientFactory::new(&config, &metrics.api);
+    if matches!(
+        discovery,
+        Discovery::Organization {
+            members: Members::Root,
+            ..
+        }
+    ) {
+        root_access_enabled(&factory).await?;
+    }
+    let fleet = Fleet::new(
+        &factory,
         discovery,
         cli.accounts.shard,
         cli.accounts.external_id.clone(),
-    ))
+    );
+    Ok(if cli.accounts.root_activity {
+        fleet.with_root_activity(cli.accounts.root_activity_interval)
+    } else {
+        fleet
+    })
+}
+
+/// Refuses to start in `--organization.assume-root` mode unless the Organization has
+/// `RootCredentialsManagement` enabled: without it every `AssumeRoot` would be denied, and an
+/// exporter failing every member on every poll says less than one line at start-up.
+async fn root_access_enabled(factory: &ClientFactory) -> Result<(), Error> {
+    const HOW: &str = "enable it in the management account with `aws organizations enable-aws-service-access --service-principal iam.amazonaws.com` then `aws iam enable-organizations-root-credentials-management`";
+    match discovery::organization_features(&factory.iam(None)).await {
+        Ok(f) if f.root_credentials_management => {
+            info!(
+                organization_id = %f.organization_id,
+                root_sessions = f.root_sessions,
+                "centralized root access is enabled"
+            );
+            Ok(())
+        }
+        Ok(f) => Err(Error::Config(format!(
+            "--organization.assume-root: RootCredentialsManagement is not enabled for {}; {HOW}",
+            f.organization_id
+        ))),
+        // Trusted access for IAM off, a member account, or a denied call: in each case the
+        // same line tells where to run and what to enable.
+        Err(err) => Err(Error::Config(format!(
+            "--organization.assume-root: cannot tell whether RootCredentialsManagement is enabled ({}: {}); run from the management account (or the IAM delegated administrator) and {HOW}",
+            err.code(),
+            first_line(&err.to_string()),
+        ))),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
 }
 
 /// Polls once and prints the result; returns the process exit code.

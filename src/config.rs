@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::aws::discovery::Discovery;
+use crate::aws::discovery::{Discovery, Members};
 use crate::aws::role::RoleArn;
 use crate::aws::shard::Shard;
 use crate::posture::Control;
@@ -62,6 +62,18 @@ pub struct AccountFlags {
     )]
     pub organization_role_name: Option<String>,
 
+    /// Check every active account of the AWS Organization through centralized root access:
+    /// `sts:AssumeRoot` with the audit task policy IAMAuditRootUserCredentials, which sees
+    /// root's own MFA devices and last activity (the caller's own account, the management
+    /// account, is checked directly).
+    #[arg(
+        long = "organization.assume-root",
+        env = "AWS_ROOT_MFA_EXPORTER_ORGANIZATION_ASSUME_ROOT",
+        conflicts_with_all = ["organization_role_name", "assume_role_arns", "assume_role_arns_file", "external_id"],
+        global = true
+    )]
+    pub organization_assume_root: bool,
+
     /// How often to list the Organization's accounts again.
     #[arg(
         long = "organization.refresh-interval",
@@ -106,6 +118,26 @@ pub struct AccountFlags {
     )]
     pub external_id: Option<String>,
 
+    /// In the role modes, also read root's last password and access-key use from each
+    /// account's IAM credential report (`--organization.assume-root` reads them exactly).
+    #[arg(
+        long = "collector.root-activity",
+        env = "AWS_ROOT_MFA_EXPORTER_COLLECTOR_ROOT_ACTIVITY",
+        global = true
+    )]
+    pub root_activity: bool,
+
+    /// How often at most to read the credential report (IAM regenerates it at most every 4h).
+    #[arg(
+        long = "root-activity.interval",
+        env = "AWS_ROOT_MFA_EXPORTER_ROOT_ACTIVITY_INTERVAL",
+        default_value = "4h",
+        value_parser = parse_positive_duration,
+        value_name = "DURATION",
+        global = true
+    )]
+    pub root_activity_interval: Duration,
+
     /// Check only the accounts whose id hashes to INDEX of COUNT shards (e.g. `0/3`).
     #[arg(
         long = "shard",
@@ -119,9 +151,15 @@ pub struct AccountFlags {
 impl AccountFlags {
     /// How the accounts are found, reading `--assume-role.arns-file` if given.
     pub fn discovery(&self) -> Result<Discovery, String> {
+        if self.organization_assume_root {
+            return Ok(Discovery::Organization {
+                members: Members::Root,
+                refresh: self.organization_refresh_interval,
+            });
+        }
         if let Some(role_name) = &self.organization_role_name {
             return Ok(Discovery::Organization {
-                role_name: role_name.clone(),
+                members: Members::Role(role_name.clone()),
                 refresh: self.organization_refresh_interval,
             });
         }
@@ -439,10 +477,24 @@ mod tests {
         .unwrap();
         assert!(matches!(
             cli.accounts.discovery(),
-            Ok(Discovery::Organization { ref role_name, refresh }) if role_name == "RootMfaReader" && refresh == Duration::from_secs(3600)
+            Ok(Discovery::Organization { members: Members::Role(ref role_name), refresh }) if role_name == "RootMfaReader" && refresh == Duration::from_secs(3600)
+        ));
+        let root =
+            Cli::try_parse_from(["x", "--organization.assume-root", "--shard", "0/2"]).unwrap();
+        assert!(matches!(
+            root.accounts.discovery(),
+            Ok(Discovery::Organization {
+                members: Members::Root,
+                ..
+            })
         ));
         assert_eq!(cli.accounts.shard, Some(Shard { index: 1, count: 3 }));
         assert_eq!(cli.poll.concurrency, 16);
+        assert!(!cli.accounts.root_activity);
+        assert_eq!(
+            cli.accounts.root_activity_interval,
+            Duration::from_secs(4 * 3600)
+        );
 
         let a = "arn:aws:iam::111111111111:role/r";
         let b = "arn:aws:iam::222222222222:role/r";
@@ -469,6 +521,25 @@ mod tests {
 
         for bad in [
             vec!["x", "--organization.role-name", "r", "--assume-role-arn", a],
+            vec![
+                "x",
+                "--organization.assume-root",
+                "--organization.role-name",
+                "r",
+            ],
+            vec!["x", "--organization.assume-root", "--assume-role-arn", a],
+            vec![
+                "x",
+                "--organization.assume-root",
+                "--assume-role-arns.file",
+                "f",
+            ],
+            vec![
+                "x",
+                "--organization.assume-root",
+                "--assume-role.external-id",
+                "e",
+            ],
             vec!["x", "--assume-role-arn", "arn:aws:iam::1:role/r"],
             vec!["x", "--organization.role-name", "bad name"],
             vec!["x", "--shard", "2/2"],

@@ -3,6 +3,7 @@
 //!
 //! The core sits at the top; each edge has a folder of its own.
 //! - [`posture`]: the compliance decision, a pure function of the AWS answers.
+//! - [`activity`]: when root's password and access keys were last used.
 //! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
 //! - [`snapshot`]: what one poll knows, and the state of each account.
 //! - [`metrics`]: metric names and the exposition, encoded once per poll.
@@ -17,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod app;
 pub mod aws;
 pub mod config;

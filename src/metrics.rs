@@ -10,11 +10,14 @@ use prometheus::core::Collector;
 use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::BuildInfo;
-use crate::posture::{Control, Verdict};
-use crate::snapshot::AccountView;
+use crate::activity::RootActivity;
+use crate::posture::{Control, MfaKind, Verdict};
+use crate::snapshot::{AccountView, OrgFeatures};
 
 /// The prefix of every metric about an account's root user.
 pub const NAMESPACE: &str = "aws_root";
+/// The prefix of the metrics about the AWS Organization itself.
+pub const ORG_NAMESPACE: &str = "aws_organization";
 /// The prefix of the exporter's own metrics.
 pub const SELF_NAMESPACE: &str = "aws_root_mfa_exporter";
 /// The content type of the Prometheus text exposition format.
@@ -182,9 +185,18 @@ impl ExporterMetrics {
         }
     }
 
-    /// Encodes the account series of one poll (once per poll).
-    pub fn encode_posture(&self, accounts: &[AccountView]) -> Bytes {
-        encode(&account_registry(accounts).gather())
+    /// Encodes the account series of one poll, and the Organization's feature state where
+    /// known (once per poll).
+    pub fn encode_posture(
+        &self,
+        accounts: &[AccountView],
+        features: Option<&OrgFeatures>,
+    ) -> Bytes {
+        let r = account_registry(accounts);
+        if let Some(f) = features {
+            organization_series(&r, f);
+        }
+        encode(&r.gather())
     }
 
     /// The registry of the exporter's own metrics, encoded for every scrape; other parts of
@@ -219,6 +231,30 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Ga
         .register(Box::new(vec.clone()))
         .expect("unique metric names");
     vec
+}
+
+/// The Organization's centralized root access features, labelled with its id.
+fn organization_series(r: &Registry, f: &OrgFeatures) {
+    let gauge = |name: &str, help: &str, on: bool| {
+        let vec = GaugeVec::new(
+            Opts::new(format!("{ORG_NAMESPACE}_{name}"), format!("{help} Cached: refreshed with the account list (--organization.refresh-interval).")),
+            &["organization_id"],
+        )
+        .expect("valid metric");
+        vec.with_label_values(&[f.organization_id.as_str()])
+            .set(flag(on));
+        r.register(Box::new(vec)).expect("unique metric names");
+    };
+    gauge(
+        "root_credentials_management_enabled",
+        "1 if the Organization has centralized root access's RootCredentialsManagement enabled (iam:ListOrganizationsFeatures).",
+        f.root_credentials_management,
+    );
+    gauge(
+        "root_sessions_enabled",
+        "1 if the Organization has centralized root access's RootSessions enabled (iam:ListOrganizationsFeatures).",
+        f.root_sessions,
+    );
 }
 
 fn flag(b: bool) -> f64 {
@@ -283,6 +319,30 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
         "Verdict of each AWS Security Hub control on the root user, one series per status, exactly one of them 1: IAM.4 no root access keys (CIS 1.4), IAM.6 hardware MFA (CIS 1.6), IAM.9 MFA (CIS 1.5). Kept from the last successful check.",
         &["account_id", "control", "status"],
     );
+    let devices = gauge_vec(
+        &r,
+        "mfa_devices",
+        "Root's own MFA devices by type (virtual, fido, hardware_totp), told by serial number; only where the inventory is exact (--organization.assume-root).",
+        &["account_id", "type"],
+    );
+    let password_used = gauge_vec(
+        &r,
+        "password_last_used_timestamp_seconds",
+        "Unix time the root user last signed in with its password; absent when never used.",
+        id,
+    );
+    let key_used = gauge_vec(
+        &r,
+        "access_key_last_used_timestamp_seconds",
+        "Unix time each root access key (key=\"1\" the older, \"2\") was last used; absent when never used.",
+        &["account_id", "key"],
+    );
+    let activity_success = gauge_vec(
+        &r,
+        "activity_check_success",
+        "1 if the last read of the root user's last activity succeeded; only where it is read.",
+        id,
+    );
 
     for a in accounts {
         let account = a.account_id.as_deref().unwrap_or("");
@@ -290,6 +350,25 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
         success.with_label_values(labels).set(flag(a.last_check_ok));
         if let Some(t) = a.last_success_unix {
             timestamp.with_label_values(labels).set(t);
+        }
+        if let Some(ok) = a.activity_ok {
+            activity_success.with_label_values(labels).set(flag(ok));
+        }
+        if let Some(RootActivity {
+            password_last_used,
+            access_keys_last_used,
+        }) = a.activity
+        {
+            if let Some(t) = password_last_used {
+                password_used.with_label_values(labels).set(t);
+            }
+            for (i, used) in access_keys_last_used.iter().enumerate() {
+                if let Some(t) = used {
+                    key_used
+                        .with_label_values(&[account, RootActivity::key_ordinal(i)])
+                        .set(*t);
+                }
+            }
         }
         if let Some(partition) = &a.partition {
             info.with_label_values(&[account, a.account_name.as_str(), partition])
@@ -309,6 +388,13 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
             credentials
                 .with_label_values(labels)
                 .set(flag(p.credentials_present));
+            if let Some(inventory) = p.inventory {
+                for kind in MfaKind::ALL {
+                    devices
+                        .with_label_values(&[account, kind.as_str()])
+                        .set(f64::from(inventory.count(kind)));
+                }
+            }
             for c in Control::ALL {
                 let verdict = p.verdict(c);
                 for status in Verdict::ALL {
@@ -325,7 +411,7 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::posture::Posture;
+    use crate::posture::{Inventory, Posture};
 
     /// The golden exposition: names, HELP texts, types and label sets are an interface that
     /// dashboards and alerts depend on, so any change to them must show up in review.
@@ -339,6 +425,7 @@ mod tests {
             virtual_devices: 1,
             access_keys_present: false,
             credentials_present: true,
+            inventory: None,
         };
         vec![
             AccountView {
@@ -365,6 +452,26 @@ mod tests {
                 last_check_ok: false,
                 ..AccountView::default()
             },
+            AccountView {
+                account_id: Some("444444444444".into()),
+                partition: Some("aws".into()),
+                posture: Some(Posture {
+                    inventory: Some(Inventory {
+                        virtual_: 1,
+                        fido: 1,
+                        hardware_totp: 0,
+                    }),
+                    ..virt
+                }),
+                last_check_ok: true,
+                last_success_unix: Some(1_763_800_000.0),
+                activity: Some(RootActivity {
+                    password_last_used: Some(1_763_000_000.0),
+                    access_keys_last_used: [None, Some(1_762_000_000.0)],
+                }),
+                activity_ok: Some(true),
+                ..AccountView::default()
+            },
         ]
     }
 
@@ -384,7 +491,14 @@ mod tests {
         m.set_poll_interval(std::time::Duration::from_secs(300));
         m.set_fleet(3, Some(true));
         // As a scrape serves it, less the process_* series, which change by the second.
-        let mut got = m.encode_posture(&golden_accounts()).to_vec();
+        let features = OrgFeatures {
+            organization_id: "o-golden1234".into(),
+            root_credentials_management: true,
+            root_sessions: false,
+        };
+        let mut got = m
+            .encode_posture(&golden_accounts(), Some(&features))
+            .to_vec();
         got.extend_from_slice(&encode(&m.registry.gather()));
         let got = String::from_utf8(got).unwrap();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
@@ -401,7 +515,8 @@ mod tests {
     #[test]
     fn no_sample_has_a_timestamp() {
         let m = ExporterMetrics::new(&crate::BUILD);
-        let mut text = String::from_utf8(m.encode_posture(&golden_accounts()).to_vec()).unwrap();
+        let mut text =
+            String::from_utf8(m.encode_posture(&golden_accounts(), None).to_vec()).unwrap();
         text.push_str(std::str::from_utf8(&m.encode_per_scrape()).unwrap());
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let after_labels = line.rsplit('}').next().unwrap();

@@ -122,13 +122,15 @@ impl Poller {
                 "poll finished without any account: the Organization's accounts have never been listed"
             );
         }
-        let exposition = self.metrics.encode_posture(&accounts);
+        let features = self.fleet.features();
+        let exposition = self.metrics.encode_posture(&accounts, features.as_ref());
         let snapshot = Arc::new(Snapshot {
             compressed: Precompressed::deflate(&exposition),
             exposition,
             accounts,
             completed_polls: self.completed_polls,
             discovered: self.fleet.discovered(),
+            features,
         });
         self.publish.send_replace(snapshot.clone());
         snapshot
@@ -172,14 +174,32 @@ fn panicked(join: &tokio::task::JoinError, known: Option<Identity>) -> Outcome {
         } else {
             "the check was cancelled".into()
         })),
+        activity: None,
     }
 }
 
-/// Folds one check's outcome into an account's state: a failure keeps the last observed posture.
+/// Folds one check's outcome into an account's state: a failure keeps the last observed
+/// posture (and the last observed activity).
 pub fn apply(view: &mut AccountView, outcome: Outcome, now_unix: f64) {
     if let Some(identity) = outcome.identity {
         view.account_id = Some(identity.account_id);
         view.partition = Some(identity.partition);
+    }
+    match outcome.activity {
+        None => {}
+        Some(Ok(activity)) => {
+            view.activity = Some(activity);
+            view.activity_ok = Some(true);
+        }
+        Some(Err(err)) => {
+            warn!(
+                account_id = view.account_id.as_deref().unwrap_or("unidentified"),
+                code = err.code(),
+                error = %err,
+                "reading root's last activity failed"
+            );
+            view.activity_ok = Some(false);
+        }
     }
     match outcome.result {
         Ok(posture) => {

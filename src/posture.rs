@@ -7,6 +7,10 @@
 //!   non-root caller can know.
 //! - IAM.9 (CIS 1.5, `root-account-mfa-enabled`): the root user has MFA of any kind.
 //! - IAM.4 (CIS 1.4, `iam-root-access-key-check`): the root user has no access keys.
+//!
+//! Through centralized root access (`sts:AssumeRoot`) the exporter sees root's own devices, so
+//! the posture there comes from an exact [`Inventory`] ([`decide_exact`]) instead of being
+//! inferred from the virtual device list ([`decide`]). IAM.6 keeps its strict meaning in both.
 
 use serde::Serialize;
 
@@ -75,6 +79,112 @@ impl Summary {
 pub struct VirtualDevice {
     /// The ARN of the user the device is assigned to.
     pub user_arn: Option<String>,
+}
+
+/// The kind of an MFA device, told by its serial number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaKind {
+    /// A virtual (authenticator app) device: an ARN with `:mfa/`.
+    Virtual,
+    /// A FIDO security key or passkey: an ARN with `:u2f/`.
+    Fido,
+    /// A hardware TOTP token: a serial that is not an ARN.
+    HardwareTotp,
+}
+
+impl MfaKind {
+    /// Every kind, in the order the `type` label values are exported.
+    pub const ALL: [MfaKind; 3] = [MfaKind::Virtual, MfaKind::Fido, MfaKind::HardwareTotp];
+
+    /// The value of the `type` label and of JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaKind::Virtual => "virtual",
+            MfaKind::Fido => "fido",
+            MfaKind::HardwareTotp => "hardware_totp",
+        }
+    }
+
+    /// The kind of the device with this `SerialNumber`, as `iam:ListMFADevices` reports it.
+    ///
+    /// IAM names virtual and FIDO devices by ARN (`arn:aws:iam::ACCOUNT:mfa/NAME`,
+    /// `arn:aws:iam::ACCOUNT:u2f/…`) and hardware TOTP tokens by the serial printed on them
+    /// (`GAHT12345678`). An ARN of any other resource type is not a device IAM knows of, and
+    /// an empty serial (the SDK fills a missing one with "") says nothing: both are read as
+    /// virtual, the kind that fails IAM.6, so that an unknown never passes the control.
+    pub fn from_serial(serial: &str) -> MfaKind {
+        if serial.is_empty() {
+            return MfaKind::Virtual;
+        }
+        if !serial.starts_with("arn:") {
+            return MfaKind::HardwareTotp;
+        }
+        // arn:PARTITION:iam::ACCOUNT:RESOURCE; the resource is everything after the fifth colon.
+        let resource = serial.splitn(6, ':').nth(5).unwrap_or("");
+        if resource.starts_with("u2f/") {
+            MfaKind::Fido
+        } else {
+            MfaKind::Virtual
+        }
+    }
+}
+
+/// Root's own MFA devices by kind, as a root session lists them (every page): exact, where
+/// the virtual device list only allows an inference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Inventory {
+    /// Virtual (authenticator app) devices.
+    #[serde(rename = "virtual")]
+    pub virtual_: u32,
+    /// FIDO security keys and passkeys.
+    pub fido: u32,
+    /// Hardware TOTP tokens.
+    pub hardware_totp: u32,
+}
+
+impl Inventory {
+    /// The inventory of the devices with these serial numbers.
+    pub fn of<'a>(serials: impl IntoIterator<Item = &'a str>) -> Inventory {
+        let mut inventory = Inventory::default();
+        for serial in serials {
+            let count = match MfaKind::from_serial(serial) {
+                MfaKind::Virtual => &mut inventory.virtual_,
+                MfaKind::Fido => &mut inventory.fido,
+                MfaKind::HardwareTotp => &mut inventory.hardware_totp,
+            };
+            *count = count.saturating_add(1);
+        }
+        inventory
+    }
+
+    /// How many devices of `kind`.
+    pub fn count(&self, kind: MfaKind) -> u32 {
+        match kind {
+            MfaKind::Virtual => self.virtual_,
+            MfaKind::Fido => self.fido,
+            MfaKind::HardwareTotp => self.hardware_totp,
+        }
+    }
+
+    /// How many devices in all.
+    pub fn total(&self) -> u32 {
+        MfaKind::ALL.iter().map(|k| self.count(*k)).sum()
+    }
+
+    /// A short description for people: `virtual 1, fido 1`, or `none`.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = MfaKind::ALL
+            .iter()
+            .filter(|k| self.count(**k) > 0)
+            .map(|k| format!("{} {}", k.as_str(), self.count(*k)))
+            .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 /// A Security Hub control about the root user that the exporter gives a verdict on.
@@ -198,6 +308,8 @@ pub struct Posture {
     pub access_keys_present: bool,
     /// The root user has a password, access keys or signing certificates, or IAM did not say.
     pub credentials_present: bool,
+    /// Root's own devices by kind, where they were listed exactly (through a root session).
+    pub inventory: Option<Inventory>,
 }
 
 impl Posture {
@@ -209,6 +321,7 @@ impl Posture {
         virtual_devices: 0,
         access_keys_present: false,
         credentials_present: false,
+        inventory: None,
     };
 
     /// The verdict of `control` for this posture.
@@ -251,6 +364,10 @@ pub enum Undecidable {
     /// MFA is enabled but the virtual devices were not listed in full.
     #[error("MFA is enabled but the virtual MFA devices were not listed")]
     DevicesNotListed,
+    /// IAM says root has MFA, but root's own listing holds no device: one of them is wrong,
+    /// and an empty listing must not be read as "no virtual device".
+    #[error("AccountMFAEnabled is 1 but ListMFADevices listed no device of root")]
+    InventoryDisagrees,
 }
 
 impl Undecidable {
@@ -259,6 +376,7 @@ impl Undecidable {
         match self {
             Undecidable::MissingMfaEnabled => "GetAccountSummary",
             Undecidable::DevicesNotListed => "ListVirtualMFADevices",
+            Undecidable::InventoryDisagrees => "ListMFADevices",
         }
     }
 }
@@ -291,11 +409,7 @@ pub fn decide(
     } else {
         0
     };
-    let present = |flag: Option<i32>| flag != Some(0);
-    let access_keys_present = present(summary.access_keys_present);
-    let credentials_present = access_keys_present
-        || present(summary.password_present)
-        || present(summary.signing_certificates_present);
+    let (access_keys_present, credentials_present) = credentials(summary);
     Ok(Posture {
         root_user: true,
         mfa_enabled,
@@ -303,7 +417,50 @@ pub fn decide(
         virtual_devices,
         access_keys_present,
         credentials_present,
+        inventory: None,
     })
+}
+
+/// Decides the root posture from a root session's exact answers: the summary and root's own
+/// devices, from every page of `iam:ListMFADevices`.
+///
+/// IAM.6 keeps the control's strict meaning: hardware only when root has MFA and no virtual
+/// device at all, so a virtual device beside a FIDO key still fails it. The summary's
+/// `AccountMFAEnabled` is not needed (the inventory says more), but a summary that claims MFA
+/// beside an empty inventory is a contradiction, not a pass or a fail.
+pub fn decide_exact(
+    identity: &Identity,
+    summary: &Summary,
+    inventory: Inventory,
+) -> Result<Posture, Undecidable> {
+    if !identity.has_root_user() {
+        return Ok(Posture::NO_ROOT_USER);
+    }
+    if summary.mfa_enabled == Some(1) && inventory.total() == 0 {
+        return Err(Undecidable::InventoryDisagrees);
+    }
+    let mfa_enabled = inventory.total() > 0;
+    let (access_keys_present, credentials_present) = credentials(summary);
+    Ok(Posture {
+        root_user: true,
+        mfa_enabled,
+        hardware: mfa_enabled && inventory.virtual_ == 0,
+        virtual_devices: inventory.virtual_,
+        access_keys_present,
+        credentials_present,
+        inventory: Some(inventory),
+    })
+}
+
+/// Whether root has access keys, and any credential at all; a key missing from the summary
+/// counts as present, since unknown is not "absent".
+fn credentials(summary: &Summary) -> (bool, bool) {
+    let present = |flag: Option<i32>| flag != Some(0);
+    let access_keys_present = present(summary.access_keys_present);
+    let credentials_present = access_keys_present
+        || present(summary.password_present)
+        || present(summary.signing_certificates_present);
+    (access_keys_present, credentials_present)
 }
 
 #[cfg(test)]
@@ -599,6 +756,7 @@ mod tests {
             virtual_devices: 0,
             access_keys_present: true,
             credentials_present: true,
+            inventory: None,
         };
         let cases = [
             (hardware_and_keys, &Control::ALL[..], Status::NonCompliant),
@@ -679,5 +837,170 @@ mod tests {
         assert!(usual(1).needs_device_listing());
         assert!(!usual(0).needs_device_listing());
         assert!(!Summary::default().needs_device_listing());
+    }
+
+    #[test]
+    fn device_kind_from_serial_number() {
+        let cases = [
+            (
+                "arn:aws:iam::123456789012:mfa/root-account-mfa-device",
+                MfaKind::Virtual,
+            ),
+            ("arn:aws:iam::123456789012:mfa/phone", MfaKind::Virtual),
+            (
+                "arn:aws-cn:iam::123456789012:mfa/path/phone",
+                MfaKind::Virtual,
+            ),
+            (
+                "arn:aws:iam::123456789012:u2f/root-account-mfa-device/YubiKeyABCD",
+                MfaKind::Fido,
+            ),
+            (
+                "arn:aws-us-gov:iam::123456789012:u2f/user/x/passkey",
+                MfaKind::Fido,
+            ),
+            ("GAHT12345678", MfaKind::HardwareTotp),
+            ("12345678", MfaKind::HardwareTotp),
+            // A device name that merely contains "u2f" is still a virtual device.
+            ("arn:aws:iam::123456789012:mfa/u2f-backup", MfaKind::Virtual),
+            // Not a device ARN IAM knows: read as virtual, so that it never passes IAM.6.
+            ("arn:aws:iam::123456789012:user/u2f", MfaKind::Virtual),
+            ("arn:", MfaKind::Virtual),
+            // Only the exact prefix makes an ARN.
+            ("ARN:aws:iam::123456789012:u2f/x", MfaKind::HardwareTotp),
+            // No serial at all says nothing: never a hardware token.
+            ("", MfaKind::Virtual),
+        ];
+        for (serial, want) in cases {
+            assert_eq!(MfaKind::from_serial(serial), want, "{serial}");
+        }
+    }
+
+    fn virt(n: &str) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:mfa/{n}")
+    }
+
+    fn fido(n: &str) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:u2f/root-account-mfa-device/{n}")
+    }
+
+    /// The inventory (virtual, fido, hardware TOTP), the verdicts of IAM.4, IAM.6 and IAM.9,
+    /// and the status; or why there is none.
+    type Exact = Result<((u32, u32, u32), [Verdict; 3], Status), Undecidable>;
+
+    #[test]
+    fn exact_inventory_decision_table() {
+        use Status::*;
+        use Verdict::{Failed, NotApplicable as Na, Passed};
+        let totp = |n: u32| format!("GAHT{n:08}");
+        let cases: Vec<(&str, Vec<String>, Summary, Exact)> = vec![
+            (
+                "FIDO only",
+                vec![fido("yubikey")],
+                usual(1),
+                Ok(((0, 1, 0), [Passed, Passed, Passed], Compliant)),
+            ),
+            (
+                "hardware TOTP only",
+                vec![totp(1)],
+                usual(1),
+                Ok(((0, 0, 1), [Passed, Passed, Passed], Compliant)),
+            ),
+            (
+                "virtual only",
+                vec![virt("phone")],
+                usual(1),
+                Ok(((1, 0, 0), [Passed, Failed, Passed], NonCompliant)),
+            ),
+            (
+                "virtual and FIDO: IAM.6 strict, fails",
+                vec![virt("phone"), fido("key")],
+                usual(1),
+                Ok(((1, 1, 0), [Passed, Failed, Passed], NonCompliant)),
+            ),
+            (
+                "no device",
+                vec![],
+                usual(0),
+                Ok(((0, 0, 0), [Passed, Failed, Failed], NonCompliant)),
+            ),
+            (
+                "several of each",
+                vec![
+                    virt("a"),
+                    virt("b"),
+                    fido("c"),
+                    fido("d"),
+                    fido("e"),
+                    totp(1),
+                    totp(2),
+                    totp(3),
+                ],
+                usual(1),
+                Ok(((2, 3, 3), [Passed, Failed, Passed], NonCompliant)),
+            ),
+            (
+                "two FIDO and a TOTP, no virtual",
+                vec![fido("a"), fido("b"), totp(7)],
+                usual(1),
+                Ok(((0, 2, 1), [Passed, Passed, Passed], Compliant)),
+            ),
+            (
+                "no device and no credentials: not applicable",
+                vec![],
+                summary(Some(0), Some(0), Some(0), Some(0)),
+                Ok(((0, 0, 0), [Passed, Na, Na], NotApplicable)),
+            ),
+            (
+                "AccountMFAEnabled missing: the inventory decides",
+                vec![fido("k")],
+                summary(None, Some(0), Some(0), Some(1)),
+                Ok(((0, 1, 0), [Passed, Passed, Passed], Compliant)),
+            ),
+            (
+                "summary says no MFA but root lists a device: the inventory decides",
+                vec![virt("p")],
+                usual(0),
+                Ok(((1, 0, 0), [Passed, Failed, Passed], NonCompliant)),
+            ),
+            (
+                "keys present with FIDO",
+                vec![fido("k")],
+                summary(Some(1), Some(1), Some(0), Some(1)),
+                Ok(((0, 1, 0), [Failed, Passed, Passed], NonCompliant)),
+            ),
+            (
+                "summary says MFA but the listing is empty: cannot decide",
+                vec![],
+                usual(1),
+                Err(Undecidable::InventoryDisagrees),
+            ),
+        ];
+        for (name, serials, summary, want) in cases {
+            let inventory = Inventory::of(serials.iter().map(String::as_str));
+            let got = decide_exact(&identity("aws"), &summary, inventory).map(|p| {
+                let inv = p.inventory.expect("an exact posture carries its inventory");
+                assert_eq!(p.virtual_devices, inv.virtual_, "{name}");
+                (
+                    (inv.virtual_, inv.fido, inv.hardware_totp),
+                    Control::ALL.map(|c| p.verdict(c)),
+                    p.status(&Control::ALL),
+                )
+            });
+            assert_eq!(got, want, "{name}");
+        }
+        // GovCloud: no root user, whatever the inventory.
+        let gov = decide_exact(&identity("aws-us-gov"), &usual(1), Inventory::default());
+        assert_eq!(gov, Ok(Posture::NO_ROOT_USER));
+    }
+
+    #[test]
+    fn inventory_counts_and_describes() {
+        let serials = [virt("a"), fido("b"), fido("c")];
+        let inv = Inventory::of(serials.iter().map(String::as_str));
+        assert_eq!(inv.total(), 3);
+        assert_eq!(MfaKind::ALL.map(|k| inv.count(k)), [1, 2, 0]);
+        assert_eq!(inv.describe(), "virtual 1, fido 2");
+        assert_eq!(Inventory::default().describe(), "none");
     }
 }

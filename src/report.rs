@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::posture::{Control, Status, Verdict};
+use crate::posture::{Control, Inventory, Status, Verdict};
 use crate::snapshot::AccountView;
 
 /// No selected control failed, and every account was checked.
@@ -73,6 +73,9 @@ struct JsonAccount<'a> {
     mfa_enabled: Option<bool>,
     hardware_mfa: Option<bool>,
     virtual_mfa_devices: Option<u32>,
+    /// Root's own devices by type, where the inventory is exact (`--organization.assume-root`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_devices: Option<Inventory>,
     access_keys_present: Option<bool>,
     credentials_present: Option<bool>,
     error_code: Option<&'a str>,
@@ -110,6 +113,7 @@ pub fn json(accounts: &[AccountView], controls: &[Control]) -> String {
                     mfa_enabled: observed.map(|p| p.mfa_enabled),
                     hardware_mfa: observed.map(|p| p.hardware),
                     virtual_mfa_devices: observed.map(|p| p.virtual_devices),
+                    mfa_devices: observed.and_then(|p| p.inventory),
                     access_keys_present: observed.map(|p| p.access_keys_present),
                     credentials_present: observed.map(|p| p.credentials_present),
                     error_code: a.last_error_code,
@@ -254,6 +258,7 @@ mod tests {
         virtual_devices: 0,
         access_keys_present: false,
         credentials_present: true,
+        inventory: None,
     };
     const VIRT: Posture = Posture {
         root_user: true,
@@ -262,6 +267,7 @@ mod tests {
         virtual_devices: 1,
         access_keys_present: false,
         credentials_present: true,
+        inventory: None,
     };
 
     #[test]
@@ -334,6 +340,26 @@ mod tests {
             serde_json::json!({"IAM.4": "passed", "IAM.6": "failed", "IAM.9": "passed"})
         );
         assert!(v["accounts"][1]["controls"].is_null());
+        // No exact inventory outside assume-root mode: no key at all.
+        assert!(v["accounts"][0].get("mfa_devices").is_none());
+    }
+
+    #[test]
+    fn json_shows_the_exact_inventory() {
+        let both = Posture {
+            inventory: Some(Inventory {
+                virtual_: 1,
+                fido: 1,
+                hardware_totp: 0,
+            }),
+            ..VIRT
+        };
+        let out = json(&[account("111111111111", true, Some(both))], ALL);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["accounts"][0]["mfa_devices"],
+            serde_json::json!({"virtual": 1, "fido": 1, "hardware_totp": 0})
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What one poll knows: the state of every watched account and its pre-encoded exposition.
 
+use crate::activity::RootActivity;
 use crate::posture::{Control, Posture, Status};
 use crate::web::compression::Precompressed;
 use bytes::Bytes;
@@ -23,6 +24,10 @@ pub struct AccountView {
     pub last_error_code: Option<&'static str>,
     /// The message of the last failure, if the last check failed.
     pub last_error: Option<String>,
+    /// Root's last activity as last read; kept when a later read fails.
+    pub activity: Option<RootActivity>,
+    /// Whether the last read of root's activity succeeded; `None` where it is not read.
+    pub activity_ok: Option<bool>,
 }
 
 impl AccountView {
@@ -42,6 +47,18 @@ impl AccountView {
     }
 }
 
+/// What `iam:ListOrganizationsFeatures` says about centralized root access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgFeatures {
+    /// The Organization's id (`o-…`).
+    pub organization_id: String,
+    /// `RootCredentialsManagement`: member root credentials may be audited and deleted
+    /// centrally (what `sts:AssumeRoot` with the audit policy needs).
+    pub root_credentials_management: bool,
+    /// `RootSessions`: task-scoped root sessions for privileged actions.
+    pub root_sessions: bool,
+}
+
 /// One poll's result, swapped in whole; the HTTP handlers only ever read it.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -57,6 +74,9 @@ pub struct Snapshot {
     /// Whether the accounts to watch have been discovered at least once (from the start in
     /// the modes that list them on the command line).
     pub discovered: bool,
+    /// The Organization's centralized root access features (Organization modes, where the
+    /// caller may read them).
+    pub features: Option<OrgFeatures>,
 }
 
 impl Snapshot {
@@ -88,6 +108,7 @@ mod tests {
             virtual_devices: 0,
             access_keys_present: false,
             credentials_present: true,
+            inventory: None,
         };
         let virt = Posture {
             hardware: false,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_root_mfa_exporter::aws::clients::ClientFactory;
-use aws_root_mfa_exporter::aws::discovery::{Discovery, Fleet};
+use aws_root_mfa_exporter::aws::discovery::{Discovery, Fleet, Members};
 use aws_root_mfa_exporter::metrics::ExporterMetrics;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -99,7 +99,7 @@ async fn organization_fleet(endpoint: &str, metrics: &ExporterMetrics) -> Fleet 
     Fleet::new(
         &ClientFactory::new(&sdk, &metrics.api),
         Discovery::Organization {
-            role_name: "RootMfaReader".into(),
+            members: Members::Role("RootMfaReader".into()),
             refresh: Duration::from_secs(3600),
         },
         None,

@@ -732,3 +732,108 @@ async fn a_device_listing_failure_is_reported_as_the_listing() {
         0
     );
 }
+
+fn assume_root_answer(
+    valid_for: Duration,
+) -> aws_sdk_sts::operation::assume_root::AssumeRootOutput {
+    let expiry = std::time::SystemTime::now() + valid_for;
+    aws_sdk_sts::operation::assume_root::AssumeRootOutput::builder()
+        .credentials(
+            StsCredentials::builder()
+                .access_key_id("ASIAROOTSESSION")
+                .secret_access_key("secret")
+                .session_token("token")
+                .expiration(aws_smithy_types::DateTime::from(expiry))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn root_sessions_ask_for_the_audit_policy_and_are_reused_until_a_minute_before_expiry() {
+    let m = metrics();
+    let cn = Identity {
+        account_id: ACCOUNT.into(),
+        partition: "aws-cn".into(),
+    };
+    let assume = mock!(aws_sdk_sts::Client::assume_root)
+        .match_requests(|req| {
+            req.target_principal() == Some(ACCOUNT)
+                && req.duration_seconds() == Some(900)
+                && req.task_policy_arn().and_then(|p| p.arn())
+                    == Some("arn:aws-cn:iam::aws:policy/root-task/IAMAuditRootUserCredentials")
+        })
+        .sequence()
+        .output(|| assume_root_answer(Duration::from_secs(60)))
+        .output(|| assume_root_answer(Duration::from_secs(900)))
+        .build();
+    let api = m.api.clone();
+    let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&assume], |c| c
+        .interceptor(ApiCallInterceptor::new(api.clone())));
+    let session = RoleCredentials::root(sts, cn);
+    assert_eq!(session.operation(), "AssumeRoot");
+    let short = session.credentials().await.unwrap();
+    // 60 s left is inside the one-minute margin: a new session before use.
+    let renewed = session.credentials().await.unwrap();
+    assert!(renewed.expiry() > short.expiry());
+    for _ in 0..5 {
+        assert_eq!(session.credentials().await.unwrap(), renewed);
+    }
+    assert_eq!(assume.num_calls(), 2);
+    assert_eq!(m.api.requests_for("sts", "AssumeRoot"), 2);
+    assert!(!format!("{session:?}").contains("ASIA"), "no key in Debug");
+}
+
+#[tokio::test]
+async fn an_expired_root_session_is_dropped_and_an_activity_failure_keeps_the_posture() {
+    let m = metrics();
+    let assume = mock!(aws_sdk_sts::Client::assume_root)
+        .then_output(|| assume_root_answer(Duration::from_secs(900)));
+    let api = m.api.clone();
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume], |c| c
+        .interceptor(ApiCallInterceptor::new(api.clone())));
+    let session = Arc::new(RoleCredentials::root(sts, known(ACCOUNT).unwrap()));
+    let identity = known(ACCOUNT);
+
+    // The session expires under the check: dropped, so the next check opens a new one.
+    let expired = mock!(aws_sdk_iam::Client::get_account_summary)
+        .then_http_response(|| xml(403, aws_error("ExpiredToken")));
+    let c = clients(&m, &[], &[&expired])
+        .with_role(session.clone())
+        .as_root_session();
+    let out = c.check(identity.as_ref()).await;
+    assert_eq!(out.result.unwrap_err().code(), "ExpiredToken");
+    assert!(out.activity.is_none());
+    let _ = c.check(identity.as_ref()).await;
+    assert_eq!(assume.num_calls(), 2, "the rejected session was dropped");
+
+    // Root's devices read, but GetUser denied: the posture stands, the activity fails alone.
+    let summary = mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| summary_output(1));
+    let devices = mock!(aws_sdk_iam::Client::list_mfa_devices).then_output(|| {
+        aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput::builder()
+            .mfa_devices(
+                aws_sdk_iam::types::MfaDevice::builder()
+                    .user_name("")
+                    .serial_number(format!(
+                        "arn:aws:iam::{ACCOUNT}:u2f/root-account-mfa-device/KEY"
+                    ))
+                    .enable_date(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+                    .unwrap(),
+            )
+            .is_truncated(false)
+            .build()
+            .unwrap()
+    });
+    let denied = mock!(aws_sdk_iam::Client::get_user)
+        .then_http_response(|| xml(403, aws_error("AccessDenied")));
+    let c = clients(&m, &[], &[&summary, &devices, &denied])
+        .with_role(session.clone())
+        .as_root_session();
+    let out = c.check(identity.as_ref()).await;
+    let posture = out.result.unwrap();
+    assert!(posture.hardware);
+    assert_eq!(posture.inventory.map(|i| i.fido), Some(1));
+    assert_eq!(out.activity.unwrap().unwrap_err().code(), "AccessDenied");
+}

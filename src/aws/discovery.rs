@@ -1,5 +1,6 @@
 //! Which accounts to check: the ambient credentials' own account, an explicit list of roles,
-//! or every active account of an AWS Organization, optionally one shard of them.
+//! or every active account of an AWS Organization, optionally one shard of them, reached
+//! through a role in each member or through root sessions (centralized root access).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use super::role::{RoleArn, RoleCredentials};
 use super::shard::Shard;
 use crate::error::Error;
 use crate::posture::Identity;
+use crate::snapshot::OrgFeatures;
 
 /// `ListAccounts` returns at most 20 accounts a page.
 const ACCOUNTS_PAGE_SIZE: i32 = 20;
@@ -46,13 +48,42 @@ pub enum Discovery {
     Ambient,
     /// Every listed role's account.
     Roles(Vec<RoleArn>),
-    /// Every active account of the Organization, through `role_name` in each member account.
+    /// Every active account of the Organization, reached as `members` says.
     Organization {
-        /// The role to assume in each member account.
-        role_name: String,
+        /// How each member account is reached.
+        members: Members,
         /// How often to list the accounts again.
         refresh: Duration,
     },
+}
+
+/// How Organization mode reaches a member account (the management account itself is always
+/// checked directly, with the ambient credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Members {
+    /// Through `sts:AssumeRole` into the role of this name in each member.
+    Role(String),
+    /// Through `sts:AssumeRoot` with the audit task policy (centralized root access), which
+    /// sees root's own devices and activity.
+    Root,
+}
+
+/// The Organization's centralized root access features, from `iam:ListOrganizationsFeatures`
+/// (management account or the IAM delegated administrator only).
+pub async fn organization_features(iam: &aws_sdk_iam::Client) -> Result<OrgFeatures, Error> {
+    use aws_sdk_iam::types::FeatureType;
+    const OP: &str = "ListOrganizationsFeatures";
+    let out = iam
+        .list_organizations_features()
+        .send()
+        .await
+        .map_err(|e| sdk_error("iam", OP, e))?;
+    let enabled = |f: FeatureType| out.enabled_features().contains(&f);
+    Ok(OrgFeatures {
+        organization_id: out.organization_id().unwrap_or_default().to_owned(),
+        root_credentials_management: enabled(FeatureType::RootCredentialsManagement),
+        root_sessions: enabled(FeatureType::RootSessions),
+    })
 }
 
 /// An account of the Organization, as `ListAccounts` reports it.
@@ -94,6 +125,16 @@ impl TargetMaker {
         }
     }
 
+    fn root(&self, identity: Identity, account_name: String) -> Target {
+        let session = Arc::new(RoleCredentials::root(self.sts.clone(), identity.clone()));
+        Target {
+            key: identity.account_id.clone(),
+            identity: Some(identity),
+            account_name,
+            clients: AccountClients::root_session(&self.factory, session),
+        }
+    }
+
     fn role(&self, role: RoleArn, account_name: String) -> Target {
         let identity = role.identity().clone();
         let creds = Arc::new(RoleCredentials::new(
@@ -113,7 +154,7 @@ impl TargetMaker {
 /// Organization mode's discovery state.
 #[derive(Debug)]
 struct Organization {
-    role_name: String,
+    members: Members,
     refresh: Duration,
     shard: Option<Shard>,
     maker: TargetMaker,
@@ -121,6 +162,10 @@ struct Organization {
     caller: Option<Identity>,
     listed_at: Option<Instant>,
     ok: Option<bool>,
+    iam: aws_sdk_iam::Client,
+    features: Option<OrgFeatures>,
+    features_denied_logged: bool,
+    root_activity: Option<Duration>,
 }
 
 fn in_shard(shard: Option<Shard>, account_id: &str) -> bool {
@@ -150,12 +195,12 @@ impl Fleet {
                     .map(|r| maker.role(r, String::new()))
                     .collect(),
             ),
-            Discovery::Organization { role_name, refresh } => {
+            Discovery::Organization { members, refresh } => {
                 let orgs = factory.organizations();
                 Fleet {
                     targets: BTreeMap::new(),
                     org: Some(Organization {
-                        role_name,
+                        members,
                         refresh,
                         shard,
                         maker,
@@ -163,10 +208,26 @@ impl Fleet {
                         caller: None,
                         listed_at: None,
                         ok: None,
+                        iam: factory.iam(None),
+                        features: None,
+                        features_denied_logged: false,
+                        root_activity: None,
                     }),
                 }
             }
         }
+    }
+
+    /// Reads root's last activity from each account's credential report, no more often than
+    /// `every` (`--collector.root-activity`); root sessions read it exactly instead.
+    pub fn with_root_activity(mut self, every: Duration) -> Fleet {
+        for target in self.targets.values_mut() {
+            target.clients = target.clients.clone().with_root_activity(every);
+        }
+        if let Some(org) = self.org.as_mut() {
+            org.root_activity = Some(every);
+        }
+        self
     }
 
     /// A fixed set of targets (tests build them with mocked clients).
@@ -186,6 +247,12 @@ impl Fleet {
     /// mode, where the accounts come from the command line.
     pub fn discovered(&self) -> bool {
         self.org.as_ref().is_none_or(|o| o.listed_at.is_some())
+    }
+
+    /// The Organization's centralized root access features as last read (Organization modes
+    /// only; `None` where the caller may not read them).
+    pub fn features(&self) -> Option<OrgFeatures> {
+        self.org.as_ref().and_then(|o| o.features.clone())
     }
 
     /// Whether the last Organizations listing succeeded (`None` outside Organization mode).
@@ -213,6 +280,7 @@ impl Fleet {
                 org.ok = Some(true);
                 org.listed_at = Some(Instant::now());
                 self.targets = org.rebuild(std::mem::take(&mut self.targets), &caller, &accounts);
+                org.refresh_features().await;
                 Ok(())
             }
             Err(err) => {
@@ -224,6 +292,23 @@ impl Fleet {
 }
 
 impl Organization {
+    /// Reads the feature state again, with the account list. A failure (a delegated
+    /// administrator for Organizations but not for IAM, say) leaves the gauges absent rather
+    /// than guessing, and is logged once, not on every refresh.
+    async fn refresh_features(&mut self) {
+        match organization_features(&self.iam).await {
+            Ok(features) => self.features = Some(features),
+            Err(err) => {
+                self.features = None;
+                if !self.features_denied_logged {
+                    self.features_denied_logged = true;
+                    warn!(code = err.code(), error = %err,
+                          "cannot read the Organization's root access features; their gauges stay absent");
+                }
+            }
+        }
+    }
+
     /// The caller's identity (asked once) and every account of the Organization, every page.
     async fn list(&mut self) -> Result<(Identity, Vec<OrgAccount>), Error> {
         let caller = match &self.caller {
@@ -283,13 +368,32 @@ impl Organization {
                 None if account.id == caller.account_id => self
                     .maker
                     .ambient(Some(caller.clone()), account.name.clone()),
-                None => match RoleArn::new(&caller.partition, &account.id, &self.role_name) {
-                    Ok(role) => self.maker.role(role, account.name.clone()),
-                    Err(err) => {
-                        warn!(account_id = %account.id, error = %err, "skipping an account");
-                        continue;
+                None => match &self.members {
+                    Members::Root => self.maker.root(
+                        Identity {
+                            account_id: account.id.clone(),
+                            partition: caller.partition.clone(),
+                        },
+                        account.name.clone(),
+                    ),
+                    Members::Role(role_name) => {
+                        match RoleArn::new(&caller.partition, &account.id, role_name) {
+                            Ok(role) => self.maker.role(role, account.name.clone()),
+                            Err(err) => {
+                                warn!(account_id = %account.id, error = %err, "skipping an account");
+                                continue;
+                            }
+                        }
                     }
                 },
+            };
+            // New targets get a report schedule; kept ones keep theirs (and its last read).
+            let target = match self.root_activity {
+                Some(every) if !target.clients.reads_credential_report() => Target {
+                    clients: target.clients.with_root_activity(every),
+                    ..target
+                },
+                _ => target,
             };
             next.insert(account.id.clone(), target);
         }

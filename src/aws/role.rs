@@ -1,6 +1,7 @@
-//! Credentials for a member account: `sts:AssumeRole` into its read-only role, cached and
-//! refreshed shortly before they expire, so that the steady state makes no `AssumeRole` call
-//! per poll per account.
+//! Credentials for a member account: `sts:AssumeRole` into its read-only role, or
+//! `sts:AssumeRoot` with the audit task policy (centralized root access), cached and refreshed
+//! shortly before they expire, so that the steady state makes no `AssumeRole` call per poll
+//! per account and one `AssumeRoot` call per account per 14 minutes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{self, ProvideCredentials};
+use aws_sdk_sts::types::PolicyDescriptorType;
 use tokio::sync::Mutex;
 
 use super::errors::sdk_error;
@@ -20,6 +22,21 @@ pub const SESSION_NAME: &str = "aws-root-mfa-exporter";
 /// Credentials are renewed this long before they expire, so that no call of a poll (bounded by
 /// `--poll.timeout`) runs with credentials that lapse under it.
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+/// Root sessions last at most 900 s, so a five-minute margin would renew them every other
+/// poll; one minute is enough for the few calls of one check (and an expiry under a check is
+/// caught by [`SESSION_REJECTED`]).
+pub const ROOT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
+/// The longest root session `sts:AssumeRoot` grants.
+pub const ROOT_SESSION_SECONDS: i32 = 900;
+/// The AWS-managed task policy that lets a root session read root's credentials and nothing
+/// else (`arn:<partition>:iam::aws:policy/root-task/IAMAuditRootUserCredentials`).
+pub const AUDIT_TASK_POLICY: &str = "root-task/IAMAuditRootUserCredentials";
+
+/// The audit task policy's ARN in `partition`.
+pub fn audit_task_policy_arn(partition: &str) -> String {
+    format!("arn:{partition}:iam::aws:policy/{AUDIT_TASK_POLICY}")
+}
+
 /// Credentials that carry no expiry are renewed this often all the same: a session revoked on
 /// the AWS side must not be used for ever.
 pub const MAX_AGE_WITHOUT_EXPIRY: Duration = Duration::from_secs(60 * 60);
@@ -91,11 +108,23 @@ impl FromStr for RoleArn {
     }
 }
 
-/// Assumed-role credentials for one account, fetched with the ambient credentials' STS client.
+/// What the credentials of a member account are obtained as.
+#[derive(Debug, Clone)]
+enum Grant {
+    /// `sts:AssumeRole` into a role of the account.
+    Role {
+        role: RoleArn,
+        external_id: Option<String>,
+    },
+    /// `sts:AssumeRoot` on the account's root user, with the audit task policy.
+    Root { target: Identity },
+}
+
+/// Assumed-role (or root-session) credentials for one account, fetched with the ambient
+/// credentials' STS client.
 pub struct RoleCredentials {
     sts: aws_sdk_sts::Client,
-    role: RoleArn,
-    external_id: Option<String>,
+    grant: Grant,
     cached: Mutex<Option<Cached>>,
 }
 
@@ -109,9 +138,12 @@ struct Cached {
 impl fmt::Debug for RoleCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the credentials, and never the external id.
-        f.debug_struct("RoleCredentials")
-            .field("role", &self.role)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("RoleCredentials");
+        match &self.grant {
+            Grant::Role { role, .. } => d.field("role", role),
+            Grant::Root { target } => d.field("root_of", &target.account_id),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
@@ -124,33 +156,76 @@ impl RoleCredentials {
     ) -> RoleCredentials {
         RoleCredentials {
             sts,
-            role,
-            external_id,
+            grant: Grant::Role { role, external_id },
             cached: Mutex::new(None),
         }
     }
 
-    /// Cached credentials, renewed through `sts:AssumeRole` when missing or about to expire.
-    /// Concurrent callers wait for one renewal instead of each making their own.
+    /// Root-session credentials for the member account `target`, obtained through
+    /// `sts:AssumeRoot` with the audit task policy of its partition. `sts` must reach a
+    /// regional STS endpoint: the global one refuses `AssumeRoot`.
+    pub fn root(sts: aws_sdk_sts::Client, target: Identity) -> RoleCredentials {
+        RoleCredentials {
+            sts,
+            grant: Grant::Root { target },
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The operation that obtains these credentials, as errors and CloudTrail name it.
+    pub fn operation(&self) -> &'static str {
+        match self.grant {
+            Grant::Role { .. } => "AssumeRole",
+            Grant::Root { .. } => "AssumeRoot",
+        }
+    }
+
+    /// Cached credentials, renewed through `sts:AssumeRole` (or `sts:AssumeRoot`) when missing
+    /// or about to expire. Concurrent callers wait for one renewal instead of each making
+    /// their own.
     pub async fn credentials(&self) -> Result<Credentials, Error> {
+        let margin = match self.grant {
+            Grant::Role { .. } => REFRESH_BEFORE_EXPIRY,
+            Grant::Root { .. } => ROOT_REFRESH_BEFORE_EXPIRY,
+        };
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached
             .as_ref()
-            .filter(|c| fresh(&c.credentials, c.obtained, SystemTime::now()))
+            .filter(|c| fresh(&c.credentials, c.obtained, SystemTime::now(), margin))
         {
             return Ok(c.credentials.clone());
         }
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(self.role.as_str())
-            .role_session_name(SESSION_NAME)
-            .set_external_id(self.external_id.clone())
-            .send()
-            .await
-            .map_err(|e| sdk_error("sts", "AssumeRole", e))?;
-        let c = out.credentials().ok_or_else(|| Error::Incomplete {
-            operation: "AssumeRole",
+        let op = self.operation();
+        let c = match &self.grant {
+            Grant::Role { role, external_id } => {
+                self.sts
+                    .assume_role()
+                    .role_arn(role.as_str())
+                    .role_session_name(SESSION_NAME)
+                    .set_external_id(external_id.clone())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("sts", op, e))?
+                    .credentials
+            }
+            Grant::Root { target } => {
+                self.sts
+                    .assume_root()
+                    .target_principal(&target.account_id)
+                    .task_policy_arn(
+                        PolicyDescriptorType::builder()
+                            .arn(audit_task_policy_arn(&target.partition))
+                            .build(),
+                    )
+                    .duration_seconds(ROOT_SESSION_SECONDS)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("sts", op, e))?
+                    .credentials
+            }
+        };
+        let c = c.ok_or_else(|| Error::Incomplete {
+            operation: op,
             what: "no Credentials".into(),
         })?;
         let expiry = SystemTime::try_from(*c.expiration()).ok();
@@ -159,7 +234,7 @@ impl RoleCredentials {
             c.secret_access_key(),
             Some(c.session_token().to_owned()),
             expiry,
-            "AssumeRole",
+            op,
         );
         *cached = Some(Cached {
             credentials: creds.clone(),
@@ -175,14 +250,13 @@ impl RoleCredentials {
 }
 
 /// Whether credentials obtained at `obtained` can still be used for a whole check at `now`.
-fn fresh(creds: &Credentials, obtained: SystemTime, now: SystemTime) -> bool {
+/// With an expiry, they must have more than `margin` left.
+fn fresh(creds: &Credentials, obtained: SystemTime, now: SystemTime, margin: Duration) -> bool {
     match creds.expiry() {
         None => now
             .duration_since(obtained)
             .is_ok_and(|age| age < MAX_AGE_WITHOUT_EXPIRY),
-        Some(expiry) => expiry
-            .duration_since(now)
-            .is_ok_and(|left| left > REFRESH_BEFORE_EXPIRY),
+        Some(expiry) => expiry.duration_since(now).is_ok_and(|left| left > margin),
     }
 }
 
@@ -250,16 +324,45 @@ mod tests {
             )
         };
         let just = now - Duration::from_secs(1);
-        assert!(fresh(&with_expiry(3600), just, now));
-        assert!(fresh(&with_expiry(301), just, now));
-        assert!(!fresh(&with_expiry(300), just, now));
-        assert!(!fresh(&with_expiry(0), just, now));
+        let m = REFRESH_BEFORE_EXPIRY;
+        assert!(fresh(&with_expiry(3600), just, now, m));
+        assert!(fresh(&with_expiry(301), just, now, m));
+        assert!(!fresh(&with_expiry(300), just, now, m));
+        assert!(!fresh(&with_expiry(0), just, now, m));
         let expired = Credentials::new("a", "s", None, Some(now - Duration::from_secs(1)), "t");
-        assert!(!fresh(&expired, just, now));
+        assert!(!fresh(&expired, just, now, m));
         // Without an expiry: renewed hourly all the same.
         let forever = Credentials::new("a", "s", None, None, "t");
-        assert!(fresh(&forever, just, now));
-        assert!(fresh(&forever, now - Duration::from_secs(3599), now));
-        assert!(!fresh(&forever, now - Duration::from_secs(3600), now));
+        assert!(fresh(&forever, just, now, m));
+        assert!(fresh(&forever, now - Duration::from_secs(3599), now, m));
+        assert!(!fresh(&forever, now - Duration::from_secs(3600), now, m));
+    }
+
+    #[test]
+    fn root_sessions_are_reused_until_a_minute_before_they_expire() {
+        // A 900 s session checked every 300 s: fresh at 600 s and 300 s left, renewed when
+        // 60 s or less are left, so one AssumeRoot per three polls.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let left = |secs: u64| {
+            Credentials::new("a", "s", None, Some(now + Duration::from_secs(secs)), "t")
+        };
+        let m = ROOT_REFRESH_BEFORE_EXPIRY;
+        assert!(fresh(&left(600), now, now, m));
+        assert!(fresh(&left(300), now, now, m));
+        assert!(fresh(&left(61), now, now, m));
+        assert!(!fresh(&left(60), now, now, m));
+        assert!(!fresh(&left(0), now, now, m));
+    }
+
+    #[test]
+    fn audit_task_policy_follows_the_partition() {
+        assert_eq!(
+            audit_task_policy_arn("aws"),
+            "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
+        );
+        assert_eq!(
+            audit_task_policy_arn("aws-cn"),
+            "arn:aws-cn:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
+        );
     }
 }

@@ -106,7 +106,9 @@ fn accounts(html: &mut String, accounts: &[AccountView], now_unix: f64) {
          <th scope=\"col\">Hardware MFA <small>IAM.6</small></th>\
          <th scope=\"col\">MFA <small>IAM.9</small></th>\
          <th scope=\"col\">Access keys <small>IAM.4</small></th>\
-         <th scope=\"col\">Virtual MFA devices</th><th scope=\"col\">Last successful check</th>\
+         <th scope=\"col\">Virtual MFA devices</th>\
+         <th scope=\"col\">Root's MFA devices <small>exact, with --organization.assume-root</small></th>\
+         <th scope=\"col\">Last successful check</th>\
          <th scope=\"col\">Error</th></tr></thead><tbody>",
     );
     let mut sorted: Vec<&AccountView> = accounts.iter().collect();
@@ -140,9 +142,17 @@ fn accounts(html: &mut String, accounts: &[AccountView], now_unix: f64) {
                     let (class, symbol, word) = words(control, &p);
                     let _ = write!(html, "<td class=\"{class}\">{symbol} {word}</td>");
                 }
-                let _ = write!(html, "<td>{}</td>", p.virtual_devices);
+                // The inventory shows a virtual device beside a FIDO key as both, where IAM.6
+                // alone only says "failed".
+                let _ = write!(
+                    html,
+                    "<td>{}</td><td>{}</td>",
+                    p.virtual_devices,
+                    p.inventory
+                        .map_or_else(|| "-".into(), |i| escape(&i.describe()))
+                );
             }
-            None => html.push_str("<td>-</td><td>-</td><td>-</td><td>-</td>"),
+            None => html.push_str("<td>-</td><td>-</td><td>-</td><td>-</td><td>-</td>"),
         }
         let _ = write!(
             html,
@@ -241,10 +251,12 @@ mod tests {
             last_error_code: (!ok).then_some("AccessDenied"),
             last_error: (!ok)
                 .then(|| "sts:AssumeRole failed (AccessDenied): not allowed\nsecond line".into()),
+            ..AccountView::default()
         }
     }
 
     const HARDWARE: Posture = Posture {
+        inventory: None,
         root_user: true,
         mfa_enabled: true,
         hardware: true,
