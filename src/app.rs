@@ -26,7 +26,12 @@ async fn fleet(
     metrics: &ExporterMetrics,
     need_credentials: bool,
 ) -> Result<Fleet, Error> {
-    let discovery = cli.accounts.discovery().map_err(Error::Config)?;
+    // The role ARN file is read off the async workers, as every file is.
+    let accounts = cli.accounts.clone();
+    let discovery = tokio::task::spawn_blocking(move || accounts.discovery())
+        .await
+        .map_err(|err| Error::Config(format!("reading the accounts failed: {err}")))?
+        .map_err(Error::Config)?;
     if let Some(external_id) = &cli.accounts.external_id {
         crate::redact::register_secret(external_id);
     }

@@ -149,3 +149,92 @@ fn an_exporter_whose_stderr_is_closed_keeps_polling_or_exits() {
         "dropped log lines are counted: {after:?}"
     );
 }
+
+/// The resident memory of a process, from `/proc`, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+#[test]
+fn a_list_of_100000_roles_is_served_within_seconds_in_little_memory() {
+    let file = tempdir("roles").join("roles.txt");
+    let text: String = (0..100_000u64)
+        .map(|i| {
+            format!(
+                "arn:aws:iam::{:012}:role/RootMfaReader\n",
+                100_000_000_000 + i
+            )
+        })
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    // Nothing listens there: every check fails fast, and the server must serve meanwhile.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "not-a-secret"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let addr: SocketAddr = format!("127.0.0.1:{}", support::free_port())
+        .parse()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut child = exporter_command(
+        &env,
+        &[
+            "--web.listen-address",
+            &addr.to_string(),
+            "--assume-role-arns.file",
+            file.to_str().unwrap(),
+            "--poll.interval",
+            "1h",
+            "--poll.timeout",
+            "1s",
+            "--log.level",
+            "error",
+            "--log.format",
+            "json",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not serving after {:?}, {:.0} MiB resident",
+            started.elapsed(),
+            rss_mib(pid)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The port is bound before the accounts are read: the answer is what says it serves.
+    assert_eq!(http(addr, "GET", "/healthz", &[], b"").status, 200);
+    let serving_after = started.elapsed();
+    assert!(
+        serving_after < Duration::from_secs(20),
+        "serving only after {serving_after:?}, {:.0} MiB resident",
+        rss_mib(pid)
+    );
+    // The first poll is under way, building clients for each check as it goes.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(http(addr, "GET", "/healthz", &[], b"").status, 200);
+    let rss = rss_mib(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!("serving after {serving_after:?}, {rss:.0} MiB resident 3 s into the first poll");
+    assert!(rss < 512.0, "{rss:.0} MiB resident for 100,000 roles");
+}

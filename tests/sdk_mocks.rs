@@ -392,7 +392,7 @@ async fn a_failed_check_keeps_the_last_observed_posture() {
         key: ACCOUNT.into(),
         identity: None,
         account_name: String::new(),
-        clients: clients(&m, &[&c], &[&summary, &list]),
+        clients: clients(&m, &[&c], &[&summary, &list]).into(),
     };
     let (mut poller, snapshots) = Poller::new(Fleet::from_targets(vec![target]), 4, m.clone());
     assert_eq!(snapshots.borrow().completed_polls, 0);
@@ -442,7 +442,7 @@ async fn an_account_never_observed_exports_no_posture() {
             partition: "aws".into(),
         }),
         account_name: "prod".into(),
-        clients: clients(&m, &[], &[&denied]),
+        clients: clients(&m, &[], &[&denied]).into(),
     };
     let (mut poller, _) = Poller::new(Fleet::from_targets(vec![target]), 4, m.clone());
     let snap = poller.poll_once().await;
@@ -562,7 +562,7 @@ fn timed_target(
         key: account.into(),
         identity: known(account),
         account_name: String::new(),
-        clients: clients(m, &[], &[&summary]),
+        clients: clients(m, &[], &[&summary]).into(),
     };
     (target, summary)
 }
@@ -620,7 +620,7 @@ async fn a_panic_in_one_check_fails_only_that_account() {
         key: "222222222222".into(),
         identity: known("222222222222"),
         account_name: String::new(),
-        clients: clients(&m, &[], &[&boom]),
+        clients: clients(&m, &[], &[&boom]).into(),
     };
     let (mut poller, _) = Poller::new(Fleet::from_targets(vec![fine, broken]), 2, m.clone());
     let snapshot = poller.poll_once().await;

@@ -131,6 +131,13 @@ impl AccountClients {
         self
     }
 
+    /// The same clients, reading root's activity from the credential report on `schedule`,
+    /// which is kept across checks by whoever builds these clients for each one.
+    pub fn with_report_schedule(mut self, schedule: Arc<ReportSchedule>) -> AccountClients {
+        self.report = Some(schedule);
+        self
+    }
+
     /// Whether these clients read root's activity from the credential report.
     pub fn reads_credential_report(&self) -> bool {
         self.report.is_some()

@@ -373,6 +373,8 @@ fn recent(stamps: &[Option<Stamp>]) -> bool {
 /// Reads the file (blocking) and decides what it means next to the configuration in force;
 /// returns that, and the stamps the decision was made on.
 fn examine(path: &Path, active: &InForce, tls_on: bool) -> (Examined, Seen) {
+    #[cfg(test)]
+    tests::READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let before = stamps(&[path.to_owned()]);
     let examined = match read_bounded(path, WEB_CONFIG_MAX_BYTES) {
         Err(err) => Examined::Refused(format!("cannot read: {err}")),
@@ -431,6 +433,75 @@ fn is_empty_document(text: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// How many times the file was read after start-up.
+    pub(super) static READS: AtomicUsize = AtomicUsize::new(0);
+
+    fn gauge(metrics: &ReloadMetrics) -> f64 {
+        metrics.reload_ok.get()
+    }
+
+    #[tokio::test]
+    async fn the_file_is_read_only_when_it_changed_and_refused_changes_keep_the_last_good_one() {
+        let dir = std::env::temp_dir().join(format!("reload-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("web.yml");
+        let good = "basic_auth_users:\n  prometheus: \
+                    '$2b$10$uiT5XwCBZpHk7l4biRuw0e6mXvQtraamW.FBJCJfogqAO.e.0X9hO'\n";
+        std::fs::write(&path, good).unwrap();
+        // Past the window in which a file system's clock tick could hide a second write.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let metrics = ReloadMetrics::register(&Registry::new());
+        let watcher = ConfigWatcher::load(&path, metrics.clone()).unwrap();
+        let first = watcher.current().await;
+        for _ in 0..100 {
+            assert!(Arc::ptr_eq(&watcher.current().await, &first));
+        }
+        assert_eq!(
+            READS.load(Ordering::Relaxed),
+            0,
+            "an unchanged file is not read"
+        );
+
+        // Emptied, as a rewrite in place does for a moment: refused, the users stay.
+        std::fs::write(&path, "").unwrap();
+        assert!(Arc::ptr_eq(&watcher.current().await, &first));
+        assert_eq!(gauge(&metrics), 0.0);
+        assert_eq!(READS.load(Ordering::Relaxed), 1);
+
+        // The same bytes again: valid again, nothing replaced.
+        std::fs::write(&path, good).unwrap();
+        assert!(Arc::ptr_eq(&watcher.current().await, &first));
+        assert_eq!(gauge(&metrics), 1.0);
+
+        // Would switch TLS on: refused, and the reason says a restart is needed.
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/web");
+        std::fs::write(
+            &path,
+            format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+                fixtures.join("server.crt").display(),
+                fixtures.join("server.key").display()
+            ),
+        )
+        .unwrap();
+        assert!(Arc::ptr_eq(&watcher.current().await, &first));
+        assert_eq!(gauge(&metrics), 0.0);
+        let reason = watcher.failures().clone().unwrap_or_default();
+        assert!(reason.starts_with("would switch TLS on"), "{reason}");
+        assert!(reason.contains("restart the exporter"), "{reason}");
+
+        // A real change replaces the configuration, and says so to subscribers.
+        let replaced = watcher.subscribe();
+        std::fs::write(&path, "{}").unwrap();
+        let now = watcher.current().await;
+        assert_eq!(now.generation, 1);
+        assert!(now.config.users.is_empty());
+        assert_eq!(now.tls_generation, first.tls_generation, "TLS untouched");
+        assert!(replaced.has_changed().unwrap());
+        assert_eq!(gauge(&metrics), 1.0);
+    }
 
     #[test]
     fn empty_documents() {
