@@ -165,8 +165,9 @@ impl AccountFlags {
         }
         let mut roles = self.assume_role_arns.clone();
         if let Some(path) = &self.assume_role_arns_file {
-            let bytes = crate::files::read_bounded(path, crate::files::ROLE_ARNS_MAX_BYTES)
-                .map_err(|e| format!("--assume-role.arns-file {}: {e}", path.display()))?;
+            let bytes =
+                crate::web::files::read_bounded(path, crate::web::files::ROLE_ARNS_MAX_BYTES)
+                    .map_err(|e| format!("--assume-role.arns-file {}: {e}", path.display()))?;
             let text = String::from_utf8(bytes).map_err(|_| {
                 format!("--assume-role.arns-file {}: not UTF-8 text", path.display())
             })?;

@@ -3,27 +3,25 @@
 //!
 //! The core sits at the top; each edge has a folder of its own.
 //! - [`posture`]: the compliance decision, a pure function of the AWS answers.
-//! - [`activity`]: when root's password and access keys were last used.
 //! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
 //! - [`snapshot`]: what one poll knows, and the state of each account.
 //! - [`metrics`]: metric names and the exposition, encoded once per poll.
 //! - [`report`]: the table and JSON output of `check`, and its exit codes.
 //! - [`config`], [`logging`], [`error`]: flags, logs, and the crate's error type.
-//! - [`files`]: bounded reads of the files an operator names.
 //! - [`redact`]: the masking of secrets that every log line and `check` output goes through.
 //! - [`app`]: the wiring of it all, for `main`.
-//! - [`aws`]: everything that speaks to AWS (clients, calls, credentials, discovery).
+//! - [`aws`]: everything that speaks to AWS (clients, calls, credentials, discovery, root's
+//!   activity).
 //! - [`web`]: everything that serves HTTP (routes, landing page, web configuration, TLS,
-//!   basic authentication, gzip); it knows nothing of AWS.
+//!   basic authentication, gzip, bounded reads of the files an operator names); it knows
+//!   nothing of AWS.
 
 #![forbid(unsafe_code)]
 
-pub mod activity;
 pub mod app;
 pub mod aws;
 pub mod config;
 pub mod error;
-pub mod files;
 pub mod logging;
 pub mod metrics;
 pub mod poller;

@@ -10,7 +10,7 @@ use prometheus::core::Collector;
 use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::BuildInfo;
-use crate::activity::RootActivity;
+use crate::aws::activity::RootActivity;
 use crate::posture::{Control, MfaKind, Verdict};
 use crate::snapshot::{AccountView, OrgFeatures};
 

@@ -1,6 +1,6 @@
 //! What one poll knows: the state of every watched account and its pre-encoded exposition.
 
-use crate::activity::RootActivity;
+use crate::aws::activity::RootActivity;
 use crate::posture::{Control, Posture, Status};
 use crate::web::compression::Precompressed;
 use bytes::Bytes;

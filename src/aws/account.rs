@@ -12,11 +12,11 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_iam::types::SummaryKeyType;
 use tokio::sync::Mutex;
 
+use super::activity::{self, RootActivity};
 use super::clients::ClientFactory;
 use super::errors::sdk_error;
 use super::paging::Pages;
 use super::role::{self, RoleCredentials, SharedRoleCredentials};
-use crate::activity::{self, RootActivity};
 use crate::error::Error;
 use crate::posture::{self, Identity, Inventory, Posture, Summary, VirtualDevice};
 

@@ -7,6 +7,7 @@
 //! (the accounts to check).
 
 pub mod account;
+pub mod activity;
 pub mod clients;
 pub mod discovery;
 pub mod errors;

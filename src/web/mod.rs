@@ -7,6 +7,7 @@ use std::fmt;
 pub mod auth;
 pub mod compression;
 pub mod config;
+pub mod files;
 pub mod landing;
 pub mod listen;
 pub mod ratelimit;

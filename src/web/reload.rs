@@ -26,10 +26,10 @@ use tracing::{error, info};
 
 use super::auth::{self, Authenticator};
 use super::config::WebConfig;
+use super::files::{Stamp, WEB_CONFIG_MAX_BYTES, read_bounded};
 use super::ratelimit::Bucket;
 use super::tls;
 use crate::error::Error;
-use crate::files::{Stamp, WEB_CONFIG_MAX_BYTES, read_bounded};
 use crate::unix_now;
 
 /// How often the files are looked at when no request comes, so that the reload gauge and open

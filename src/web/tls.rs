@@ -19,7 +19,7 @@ use rustls::{
 use serde::Deserialize;
 
 use super::Invalid;
-use crate::files::{WEB_CONFIG_MAX_BYTES, read_bounded};
+use super::files::{WEB_CONFIG_MAX_BYTES, read_bounded};
 
 /// The section of the web configuration this module owns, as errors name it.
 const K: &str = "tls_server_config";
