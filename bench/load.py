@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Load and endurance: /metrics with an Organization of N accounts exported, under concurrent
 scrapers, while polls run; side by side with nginx serving the same bytes from a file (the
-practical limit for serving a static body on this machine), plain and gzip-compressed; then
-over TLS with basic authentication (the same exporter, its --web.config.file rewritten while it
-runs); and RSS over a longer run. Prints a Markdown report.
+practical limit for serving a static body on this machine), plain and gzip-compressed; RSS
+over a longer run; then over TLS with basic authentication (the exporter restarted with a web
+configuration that turns them on: TLS on or off is decided at start-up). Prints a Markdown
+report.
 
 Usage: load.py --exporter target/release/aws-root-mfa-exporter [--accounts 1000]
                [--duration 15] [--soak 300]
@@ -14,8 +15,10 @@ import argparse
 import base64
 import gzip
 import os
+import re
 import socket
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -85,10 +88,32 @@ basic_auth_users:
 """
 
 
-def write_atomically(path, text):
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+def start_tls_exporter(binary, env, web_config, extra):
+    """Starts the exporter with TLS and basic auth on, and waits until it is ready over HTTPS."""
+    proc = subprocess.Popen(
+        [binary, "--web.listen-address", "127.0.0.1:0", "--poll.interval", "10s", "--log.level", "info",
+         "--web.config.file", web_config, *extra],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        m = re.search(r"msg=serving .*address=(\S+)", line)
+        if m:
+            addr = m.group(1)
+            break
+    else:
+        raise SystemExit("the TLS exporter did not start")
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    url = f"https://{addr}"
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/readyz", context=insecure).status == 200:
+                return proc, url
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit("the TLS exporter never became ready")
 
 
 def main():
@@ -106,8 +131,8 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-load-")
     try:
         env = exporter_env(ready, ready["organization"]["management"])
-        # An empty web configuration at first: plain HTTP, but the file is still read on every
-        # request, so the plain figures include that cost.
+        # An empty web configuration: plain HTTP, but the file is still looked at (its stamp)
+        # before every request, so the plain figures include that cost.
         web_config = os.path.join(work, "web.yml")
         with open(web_config, "w") as f:
             f.write("")
@@ -132,21 +157,6 @@ def main():
         nginx.terminate()
         nginx.wait()
 
-        # TLS and basic authentication, switched on by rewriting the file: no restart.
-        fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "web")
-        for name in ("server.crt", "server.key"):
-            shutil.copy(os.path.join(fixtures, name), os.path.join(work, name))
-        write_atomically(web_config, TLS_CONFIG)
-        tls_url = url.replace("http://", "https://")
-        token = base64.b64encode(b"prometheus:scrape-me").decode()
-        auth = [f"Authorization: Basic {token}"]
-        for connections in (4, 32):
-            results[("exporter, TLS + basic auth", connections)] = wrk(tls_url, "/metrics", args.duration,
-                                                                       connections, auth)
-        results[("exporter, TLS + basic auth, gzip", 4)] = wrk(tls_url, "/metrics", args.duration, 4,
-                                                              auth + gzip_header)
-        write_atomically(web_config, "")
-
         # Endurance: scrapers every second while polls run; RSS sampled every 10 s.
         samples, stop = [], time.time() + args.soak
         scraped = [0, 0]
@@ -170,6 +180,24 @@ def main():
             t.join()
         metrics = urllib.request.urlopen(url + "/metrics").read().decode()
         polls = [line for line in metrics.splitlines() if line.startswith("aws_root_mfa_exporter_api_requests_total")]
+        proc.terminate()
+        proc.wait()
+
+        # TLS and basic authentication: a restart with a web configuration that turns them on.
+        fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "web")
+        for name in ("server.crt", "server.key"):
+            shutil.copy(os.path.join(fixtures, name), os.path.join(work, name))
+        tls_config = os.path.join(work, "web-tls.yml")
+        with open(tls_config, "w") as f:
+            f.write(TLS_CONFIG)
+        proc, tls_url = start_tls_exporter(args.exporter, env, tls_config, ["--organization.role-name", ROLE])
+        token = base64.b64encode(b"prometheus:scrape-me").decode()
+        auth = [f"Authorization: Basic {token}"]
+        for connections in (4, 32):
+            results[("exporter, TLS + basic auth", connections)] = wrk(tls_url, "/metrics", args.duration,
+                                                                       connections, auth)
+        results[("exporter, TLS + basic auth, gzip", 4)] = wrk(tls_url, "/metrics", args.duration, 4,
+                                                              auth + gzip_header)
         proc.terminate()
         proc.wait()
     finally:

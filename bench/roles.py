@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Start-up with a long role list: how soon the exporter serves, and in how much memory, when
---assume-role-arns.file names N roles (100,000 by default). Prints a Markdown report (the
+--assume-role.arns-file names N roles (100,000 by default). Prints a Markdown report (the
 figures in docs/scaling.md).
 
 Usage: roles.py --exporter target/release/aws-root-mfa-exporter [--roles 100000] [--poll-limit 600]
@@ -62,7 +62,7 @@ def main():
 
     started = time.monotonic()
     proc = subprocess.Popen(
-        [args.exporter, "--web.listen-address", "127.0.0.1:0", "--assume-role-arns.file", roles,
+        [args.exporter, "--web.listen-address", "127.0.0.1:0", "--assume-role.arns-file", roles,
          "--poll.interval", "1h", "--poll.timeout", "2s", "--log.level", "info"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     marks = {}
@@ -112,7 +112,7 @@ def main():
     proc.kill()
     proc.wait()
 
-    print(f"Machine: {machine()}. Exporter: release build, `--assume-role-arns.file` of "
+    print(f"Machine: {machine()}. Exporter: release build, `--assume-role.arns-file` of "
           f"{args.roles:,} role ARNs ({size / 2**20:.1f} MiB), AWS a closed port on loopback.\n")
     print("| | measured |\n|---|---|")
     print(f"| accounts prepared (progress line) | {marks['ready']:.2f} s after start |")

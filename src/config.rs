@@ -285,7 +285,8 @@ pub struct WebFlags {
     pub telemetry_path: String,
 
     /// Path to a web configuration file (exporter-toolkit format) for TLS, basic
-    /// authentication and response headers; changes take effect without a restart.
+    /// authentication and response headers; changes take effect without a restart, except
+    /// turning TLS on or off, which is decided at start-up.
     #[arg(
         long = "web.config.file",
         env = "AWS_ROOT_MFA_EXPORTER_WEB_CONFIG_FILE",

@@ -594,6 +594,29 @@ fn connections_admitted_by_a_replaced_configuration_are_closed() {
         "the idle connection stayed open for {:?}",
         started.elapsed()
     );
+
+    // A request on a connection whose handshake was checked against a certificate no longer
+    // in force is not served: it gets 421 and the connection closes, or finds it closed.
+    let mut stream = Client::new(None).connect(exporter.addr).unwrap();
+    web.install_certificate("server2");
+    let request = request.replace("/healthz", "/metrics");
+    let answer = stream
+        .write_all(request.as_bytes())
+        .and_then(|()| {
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).map(|_| raw)
+        })
+        .unwrap_or_default();
+    let answer = String::from_utf8_lossy(&answer);
+    eprintln!(
+        "answer on the stale connection: {:?}",
+        answer.lines().next()
+    );
+    assert!(
+        answer.is_empty()
+            || (answer.starts_with("HTTP/1.1 421") && answer.contains("connection: close")),
+        "{answer}"
+    );
 }
 
 #[test]
