@@ -14,17 +14,11 @@ stand-in itself (GET /_fixture/stats).
 import argparse
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 
 from bench import exporter_env, machine, start_exporter, status_kib  # noqa: E402  (same folder)
-from organization import run, stats, summaries  # noqa: E402
+from organization import run, start_moto, stats, summaries  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 ROLE = "RootMfaReader"
 MODES = {"role": ["--organization.role-name", ROLE], "assume-root": ["--organization.assume-root"]}
 
@@ -42,19 +36,6 @@ def scenario(n):
         members.append({"name": f"account-{i:04d}", "root_devices": devices,
                         "password_last_used": "2026-01-02T03:04:05Z"})
     return {"organization": {"management": {"mfa_enabled": True}, "members": members}}
-
-
-def start_moto(n):
-    f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump(scenario(n), f)
-    f.close()
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "tests", "moto_launcher.py"), "--scenario", f.name,
-         "--exit-on-stdin-close"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    ready = json.loads(proc.stdout.readline())
-    return proc, ready, time.perf_counter() - t
 
 
 def per_operation(calls, total):
@@ -98,7 +79,7 @@ def main():
     p.add_argument("--accounts", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=16)
     args = p.parse_args()
-    moto, ready, setup = start_moto(args.accounts)
+    moto, ready, setup = start_moto(args.accounts, scenario(args.accounts))
     try:
         env = exporter_env(ready, ready["organization"]["management"])
         total = args.accounts + 1

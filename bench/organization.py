@@ -46,9 +46,10 @@ def scenario(n):
     return {"organization": {"management": {"mfa_enabled": True}, "members": members}}
 
 
-def start_moto(n):
+def start_moto(n, spec=None):
+    """Starts the stand-in with an Organization of `n` members (`spec`, or this benchmark's)."""
     f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump(scenario(n), f)
+    json.dump(spec if spec is not None else scenario(n), f)
     f.close()
     t = time.perf_counter()
     proc = subprocess.Popen(

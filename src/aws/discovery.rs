@@ -213,35 +213,32 @@ impl TargetMaker {
     }
 
     fn root(&self, identity: Identity, account_name: String) -> Target {
-        let session = Arc::new(RoleCredentials::root(self.sts.clone(), identity.clone()));
-        Target {
-            key: identity.account_id.clone(),
-            identity: Some(identity),
-            account_name,
-            clients: Clients::Role {
-                factory: self.factory.clone(),
-                credentials: session,
-                root_session: true,
-                report: None,
-            },
-        }
+        let session = RoleCredentials::root(self.sts.clone(), identity.clone());
+        self.reached(identity, account_name, session, true)
     }
 
     fn role(&self, role: RoleArn, account_name: String) -> Target {
         let identity = role.identity().clone();
-        let creds = Arc::new(RoleCredentials::new(
-            self.sts.clone(),
-            role,
-            self.external_id.clone(),
-        ));
+        let creds = RoleCredentials::new(self.sts.clone(), role, self.external_id.clone());
+        self.reached(identity, account_name, creds, false)
+    }
+
+    /// A member reached with `credentials`, its clients built for each check.
+    fn reached(
+        &self,
+        identity: Identity,
+        account_name: String,
+        credentials: RoleCredentials,
+        root_session: bool,
+    ) -> Target {
         Target {
             key: identity.account_id.clone(),
             identity: Some(identity),
             account_name,
             clients: Clients::Role {
                 factory: self.factory.clone(),
-                credentials: creds,
-                root_session: false,
+                credentials: Arc::new(credentials),
+                root_session,
                 report: None,
             },
         }
