@@ -133,8 +133,7 @@ pub struct AccountFlags {
         env = "AWS_ROOT_MFA_EXPORTER_ROOT_ACTIVITY_INTERVAL",
         default_value = "4h",
         value_parser = parse_positive_duration,
-        value_name = "DURATION",
-        global = true
+        value_name = "DURATION"
     )]
     pub root_activity_interval: Duration,
 
@@ -599,6 +598,7 @@ mod tests {
             "--web.listen-address",
             "--web.config.file",
             "--organization.refresh-interval",
+            "--root-activity.interval",
         ] {
             assert!(!check_help.contains(unused), "check --help shows {unused}");
         }
