@@ -5,7 +5,7 @@
 //! Dockerfile passes them, since the image build has no `.git`).
 
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn main() {
     for var in [
@@ -63,24 +63,7 @@ fn output(command: &mut Command) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for Unix `seconds`, without a date crate in the build script
-/// (Howard Hinnant's days-to-civil algorithm).
+/// `YYYY-MM-DDTHH:MM:SSZ` for Unix `seconds`.
 fn rfc3339(seconds: u64) -> String {
-    let days = (seconds / 86_400) as i64;
-    let rem = seconds % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
 }

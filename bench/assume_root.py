@@ -13,7 +13,6 @@ stand-in itself (GET /_fixture/stats).
 
 import argparse
 import json
-import os
 import time
 
 from bench import exporter_env, machine, start_exporter, status_kib  # noqa: E402  (same folder)

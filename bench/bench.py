@@ -62,7 +62,9 @@ def exporter_env(ready, account=ACCOUNT):
     }
 
 
-def start_exporter(binary, env, interval, extra=()):
+def start_exporter(binary, env, interval, extra=(), tls=None, ready_within=30):
+    """Starts the exporter and waits until /readyz answers; `tls`, an ssl context, means the
+    exporter serves HTTPS (its web configuration is among `extra`)."""
     proc = subprocess.Popen(
         [binary, "--web.listen-address", "127.0.0.1:0", "--poll.interval", interval, "--log.level", "info",
          *extra],
@@ -76,11 +78,11 @@ def start_exporter(binary, env, interval, extra=()):
         raise SystemExit("the exporter did not start")
     # Keep draining stderr so the pipe never fills.
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-    url = f"http://{addr}"
-    deadline = time.time() + 30
+    url = f"{'https' if tls else 'http'}://{addr}"
+    deadline = time.time() + ready_within
     while time.time() < deadline:
         try:
-            if urllib.request.urlopen(url + "/readyz").status == 200:
+            if urllib.request.urlopen(url + "/readyz", context=tls).status == 200:
                 return proc, url
         except Exception:
             time.sleep(0.1)

@@ -15,7 +15,6 @@ import argparse
 import base64
 import gzip
 import os
-import re
 import socket
 import shutil
 import ssl
@@ -90,30 +89,11 @@ basic_auth_users:
 
 def start_tls_exporter(binary, env, web_config, extra):
     """Starts the exporter with TLS and basic auth on, and waits until it is ready over HTTPS."""
-    proc = subprocess.Popen(
-        [binary, "--web.listen-address", "127.0.0.1:0", "--poll.interval", "10s", "--log.level", "info",
-         "--web.config.file", web_config, *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:
-        m = re.search(r"msg=serving .*address=(\S+)", line)
-        if m:
-            addr = m.group(1)
-            break
-    else:
-        raise SystemExit("the TLS exporter did not start")
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-    url = f"https://{addr}"
     insecure = ssl.create_default_context()
     insecure.check_hostname = False
     insecure.verify_mode = ssl.CERT_NONE
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/readyz", context=insecure).status == 200:
-                return proc, url
-        except Exception:
-            time.sleep(0.1)
-    raise SystemExit("the TLS exporter never became ready")
+    return start_exporter(binary, env, "10s", ["--web.config.file", web_config, *extra],
+                          tls=insecure, ready_within=60)
 
 
 def main():

@@ -468,18 +468,21 @@ async fn an_account_never_observed_exports_no_posture() {
     );
 }
 
-fn assume_role_answer(valid_for: Duration) -> AssumeRoleOutput {
+/// Session credentials under `key` that expire `valid_for` from now.
+fn session_credentials(key: &str, valid_for: Duration) -> StsCredentials {
     let expiry = std::time::SystemTime::now() + valid_for;
+    StsCredentials::builder()
+        .access_key_id(key)
+        .secret_access_key("secret")
+        .session_token("token")
+        .expiration(aws_smithy_types::DateTime::from(expiry))
+        .build()
+        .unwrap()
+}
+
+fn assume_role_answer(valid_for: Duration) -> AssumeRoleOutput {
     AssumeRoleOutput::builder()
-        .credentials(
-            StsCredentials::builder()
-                .access_key_id("ASIAEXAMPLE")
-                .secret_access_key("secret")
-                .session_token("token")
-                .expiration(aws_smithy_types::DateTime::from(expiry))
-                .build()
-                .unwrap(),
-        )
+        .credentials(session_credentials("ASIAEXAMPLE", valid_for))
         .build()
 }
 
@@ -736,17 +739,8 @@ async fn a_device_listing_failure_is_reported_as_the_listing() {
 fn assume_root_answer(
     valid_for: Duration,
 ) -> aws_sdk_sts::operation::assume_root::AssumeRootOutput {
-    let expiry = std::time::SystemTime::now() + valid_for;
     aws_sdk_sts::operation::assume_root::AssumeRootOutput::builder()
-        .credentials(
-            StsCredentials::builder()
-                .access_key_id("ASIAROOTSESSION")
-                .secret_access_key("secret")
-                .session_token("token")
-                .expiration(aws_smithy_types::DateTime::from(expiry))
-                .build()
-                .unwrap(),
-        )
+        .credentials(session_credentials("ASIAROOTSESSION", valid_for))
         .build()
 }
 
