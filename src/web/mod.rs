@@ -5,6 +5,7 @@
 use std::fmt;
 
 pub mod auth;
+pub mod body;
 pub mod compression;
 pub mod config;
 pub mod files;
