@@ -5,8 +5,8 @@
 //! - [`posture`]: the compliance decision, a pure function of the AWS answers.
 //! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
 //! - [`snapshot`]: what one poll knows, and the state of each account.
-//! - [`metrics`]: metric names and the exposition, encoded once per poll; [`exposition`]:
-//!   the text format written straight into one buffer.
+//! - [`metrics`]: metric names and the exposition, encoded once per poll; the text format
+//!   written straight into one buffer; the `process_*` series.
 //! - [`report`]: the table and JSON output of `check`, and its exit codes.
 //! - [`config`], [`logging`], [`error`]: flags, logs, and the crate's error type.
 //! - [`redact`]: the masking of secrets that every log line and `check` output goes through.
@@ -23,7 +23,6 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod error;
-pub mod exposition;
 pub mod logging;
 pub mod metrics;
 pub mod poller;

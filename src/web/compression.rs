@@ -2,28 +2,21 @@
 //!
 //! The account series change once per poll, so they are deflated once per poll, gzip header
 //! included, into one shared buffer; a scrape sends that buffer as it is and compresses only
-//! the few per-scrape lines (the exporter's own series) into a small closing part. This is
+//! the few per-scrape lines (the exporter's own series) into a small closing part, with an
+//! encoder made for such small inputs ([`super::deflate`]). This is
 //! sound because the poll's part ends with a sync flush (byte-aligned, not the final block),
 //! the scrape's part is a complete deflate stream of its own that never refers back, and the
 //! CRC-32 of the gzip trailer is continued over the scrape's bytes. The response is one
 //! ordinary gzip member: clients that read only the first member of a multi-member stream
 //! (several common gzip readers do) still see every line.
 
-use std::cell::RefCell;
-
 use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress};
 
+use super::deflate::deflate_into;
+
 /// The gzip header: deflate, no name, no modification time, unknown operating system.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-
-thread_local! {
-    /// A compressor for the per-scrape part, kept per worker thread and reset for each use:
-    /// building one allocates and clears some hundreds of kilobytes, far more work than
-    /// compressing the few kilobytes a scrape adds.
-    static SCRAPE_COMPRESSOR: RefCell<Compress> =
-        RefCell::new(Compress::new(Compression::fast(), false));
-}
 
 /// The gzip form of the part of a response that changes once per poll.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +33,7 @@ impl Precompressed {
         let mut out = Vec::with_capacity(HEADER.len() + data.len() / 8 + 64);
         out.extend_from_slice(&HEADER);
         let mut deflate = Compress::new(Compression::default(), false);
-        run(&mut deflate, data, &mut out, FlushCompress::Sync);
+        run(&mut deflate, data, &mut out);
         out.shrink_to_fit();
         let mut crc = crc32fast::Hasher::new();
         crc.update(data);
@@ -54,11 +47,8 @@ impl Precompressed {
     /// The parts of a complete gzip member holding the poll's data followed by `tail`: the
     /// shared part, not copied, then `tail` compressed with the gzip trailer.
     pub fn gzip_with(&self, tail: &[u8]) -> [Bytes; 2] {
-        let mut closing = Vec::with_capacity(tail.len() / 3 + 64);
-        SCRAPE_COMPRESSOR.with_borrow_mut(|deflate| {
-            deflate.reset();
-            run(deflate, tail, &mut closing, FlushCompress::Finish);
-        });
+        let mut closing = Vec::with_capacity(tail.len() / 2 + 64);
+        deflate_into(tail, &mut closing);
         let mut crc = self.crc.clone();
         crc.update(tail);
         closing.extend_from_slice(&crc.finalize().to_le_bytes());
@@ -68,23 +58,18 @@ impl Precompressed {
     }
 }
 
-/// Deflates all of `input` onto `out` and ends with `flush`, growing `out` as needed.
-fn run(deflate: &mut Compress, input: &[u8], out: &mut Vec<u8>, flush: FlushCompress) {
+/// Deflates all of `input` onto `out` and ends with a sync flush, growing `out` as needed.
+fn run(deflate: &mut Compress, input: &[u8], out: &mut Vec<u8>) {
     let start = deflate.total_in();
     loop {
         let consumed = (deflate.total_in() - start) as usize;
         // compress_vec writes into spare capacity only.
         out.reserve(1024.max((input.len() - consumed) / 4));
-        let status = deflate
-            .compress_vec(&input[consumed..], out, flush)
+        deflate
+            .compress_vec(&input[consumed..], out, FlushCompress::Sync)
             .expect("deflating into memory cannot fail");
-        let all_in = deflate.total_in() - start == input.len() as u64;
         // As zlib documents: a flush is complete once a call ends with output room to spare.
-        let complete = match flush {
-            FlushCompress::Finish => status == flate2::Status::StreamEnd,
-            _ => all_in && out.len() < out.capacity(),
-        };
-        if complete {
+        if deflate.total_in() - start == input.len() as u64 && out.len() < out.capacity() {
             return;
         }
     }

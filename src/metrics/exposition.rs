@@ -17,6 +17,13 @@ pub struct Exposition {
     buf: Vec<u8>,
 }
 
+impl From<Vec<u8>> for Exposition {
+    /// Continues an exposition another encoder began.
+    fn from(buf: Vec<u8>) -> Exposition {
+        Exposition { buf }
+    }
+}
+
 impl Exposition {
     /// An empty exposition with room for `bytes`.
     pub fn with_capacity(bytes: usize) -> Exposition {
@@ -34,11 +41,32 @@ impl Exposition {
         help: &'a str,
         labels: &'a [&'a str],
     ) -> Family<'a> {
+        self.family(name, help, labels, "gauge")
+    }
+
+    /// Starts a counter family; as [`Exposition::gauge`] otherwise.
+    pub fn counter<'a>(
+        &'a mut self,
+        name: &'a str,
+        help: &'a str,
+        labels: &'a [&'a str],
+    ) -> Family<'a> {
+        self.family(name, help, labels, "counter")
+    }
+
+    fn family<'a>(
+        &'a mut self,
+        name: &'a str,
+        help: &'a str,
+        labels: &'a [&'a str],
+        kind: &'static str,
+    ) -> Family<'a> {
         Family {
             buf: &mut self.buf,
             name,
             help,
             labels,
+            kind,
             started: false,
         }
     }
@@ -57,6 +85,7 @@ pub struct Family<'a> {
     name: &'a str,
     help: &'a str,
     labels: &'a [&'a str],
+    kind: &'static str,
     started: bool,
 }
 
@@ -72,7 +101,9 @@ impl Family<'_> {
             escape(self.buf, self.help, false);
             self.buf.extend_from_slice(b"\n# TYPE ");
             self.buf.extend_from_slice(self.name.as_bytes());
-            self.buf.extend_from_slice(b" gauge\n");
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(self.kind.as_bytes());
+            self.buf.push(b'\n');
         }
         self.buf.extend_from_slice(self.name.as_bytes());
         for (i, (label, v)) in self.labels.iter().zip(values).enumerate() {
@@ -175,5 +206,16 @@ mod tests {
         }
         let got = String::from_utf8(out.finish().to_vec()).unwrap();
         assert_eq!(got, reference(&families));
+    }
+
+    #[test]
+    fn a_counter_is_typed_as_one() {
+        let mut out = Exposition::default();
+        out.counter("x_total", "Things.", &[]).sample(&[], 2.5);
+        let text = out.finish();
+        assert_eq!(
+            &text[..],
+            b"# HELP x_total Things.\n# TYPE x_total counter\nx_total 2.5\n"
+        );
     }
 }

@@ -10,10 +10,15 @@ use prometheus::core::Collector;
 use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::BuildInfo;
+
+pub mod exposition;
+pub mod process;
+
 use crate::aws::activity::RootActivity;
-use crate::exposition::{Exposition, Family};
 use crate::posture::{Control, MfaKind, Verdict};
 use crate::snapshot::{AccountView, OrgFeatures};
+use exposition::{Exposition, Family};
+use process::ProcessMetrics;
 
 /// The prefix of every metric about an account's root user.
 pub const NAMESPACE: &str = "aws_root";
@@ -65,7 +70,7 @@ impl ApiCounters {
 #[derive(Debug, Clone)]
 pub struct ExporterMetrics {
     registry: Registry,
-    process: Registry,
+    process: std::sync::Arc<ProcessMetrics>,
     /// The AWS API call counters.
     pub api: ApiCounters,
     poll_duration: Gauge,
@@ -147,13 +152,7 @@ impl ExporterMetrics {
             registry.register(c).expect("unique metric names");
         }
 
-        let process = Registry::new();
-        #[cfg(target_os = "linux")]
-        process
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .expect("unique metric names");
+        let process = std::sync::Arc::new(ProcessMetrics::new());
 
         ExporterMetrics {
             registry,
@@ -210,18 +209,19 @@ impl ExporterMetrics {
 
     /// Encodes the exporter's own metrics and the `process_*` series, as they are now.
     pub fn encode_per_scrape(&self) -> Bytes {
-        let mut families = self.registry.gather();
-        families.extend(self.process.gather());
-        encode(&families)
+        let mut out = Exposition::from(encode_vec(&self.registry.gather()));
+        self.process.encode(&mut out);
+        out.finish()
     }
 }
 
-fn encode(families: &[prometheus::proto::MetricFamily]) -> Bytes {
-    let mut buf = Vec::with_capacity(4096);
+fn encode_vec(families: &[prometheus::proto::MetricFamily]) -> Vec<u8> {
+    // Room for the process series that follow.
+    let mut buf = Vec::with_capacity(8192);
     TextEncoder::new()
         .encode(families, &mut buf)
         .expect("writing to a Vec cannot fail");
-    Bytes::from(buf)
+    buf
 }
 
 /// The Organization's centralized root access features, labelled with its id.
@@ -527,7 +527,7 @@ mod tests {
         let mut got = m
             .encode_posture(&golden_accounts(), Some(&features))
             .to_vec();
-        got.extend_from_slice(&encode(&m.registry.gather()));
+        got.extend_from_slice(&encode_vec(&m.registry.gather()));
         let got = String::from_utf8(got).unwrap();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
