@@ -16,7 +16,7 @@ DEB_TEST_PACKAGES  := prometheus prometheus-alertmanager systemd chromium
 DEB_BENCH_PACKAGES := prometheus wrk nginx-light
 # Seconds each fuzz target runs for under `make fuzz`.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := web_config basic_auth role_arns shard xml_answer
+FUZZ_TARGETS := web_config basic_auth role_arns shard xml_answer gzip_body
 
 .PHONY: help run build test deps venv lint lint-deploy bench bench-scale fuzz demo clean
 

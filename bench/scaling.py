@@ -18,7 +18,7 @@ For each size (the management account and size - 1 members; 90% with MFA on):
    beside nginx serving the very same bytes from a file.
 3. The floor: the stand-in driven as fast as it goes (16 keep-alive connections, the most it
    takes) with only the calls a correct poller must make: for the cold poll the listing of the
-   accounts, page after page, then per member AssumeRole, GetAccountSummary and, where MFA is
+   accounts, page after page of 20 (the most AWS returns), then per member AssumeRole, GetAccountSummary and, where MFA is
    on, ListVirtualMFADevices; for the warm one the same without AssumeRole and the listing.
    Its wall time is what moto needs to answer them, so the exporter's poll time over it is
    the exporter's own overhead: the target is at most 1.25.
@@ -96,7 +96,8 @@ def floor(standin, management_creds, members, warm_creds=None):
     if warm_creds is None:
         token = None
         while True:
-            body = {"NextToken": token} if token else {}
+            # 20 a page: the most ListAccounts returns (the API reference's MaxResults range).
+            body = {"MaxResults": 20, **({"NextToken": token} if token else {})}
             page = json.loads(standin.call("organizations", management_creds, body,
                                            "AWSOrganizationsV20161128.ListAccounts"))
             calls[0] += 1

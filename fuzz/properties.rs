@@ -93,3 +93,32 @@ pub fn xml_answer(data: &[u8]) {
     whole.extend_from_slice(b"</GetAccountSummaryResponse>\n");
     assert!(complete_xml_answer(&whole, operation));
 }
+
+/// A gzip `/metrics` body, the poll's part deflated once and a scrape's part by the small
+/// encoder, always inflates to exactly the text it was made of; so does the small encoder's
+/// stream on its own. The first byte chooses where the input splits into the two parts.
+pub fn gzip_body(data: &[u8]) {
+    use std::io::Read as _;
+    use aws_root_mfa_exporter::web::compression::Precompressed;
+    use aws_root_mfa_exporter::web::deflate::deflate_into;
+
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let split = usize::from(first) * rest.len() / 255;
+    let (poll, scrape) = rest.split_at(split);
+    let body = Precompressed::deflate(poll).gzip_with(scrape).concat();
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut text)
+        .expect("a valid gzip member");
+    assert_eq!(text, rest, "the body inflates to another text");
+
+    let mut stream = Vec::new();
+    deflate_into(rest, &mut stream);
+    let mut text = Vec::new();
+    flate2::read::DeflateDecoder::new(&stream[..])
+        .read_to_end(&mut text)
+        .expect("a valid deflate stream");
+    assert_eq!(text, rest, "the stream inflates to another text");
+}

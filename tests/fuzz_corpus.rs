@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Property)] = &[
     ("role_arns", properties::role_arns),
     ("shard", properties::shard),
     ("xml_answer", properties::xml_answer),
+    ("gzip_body", properties::gzip_body),
 ];
 
 #[test]
