@@ -343,9 +343,23 @@ fn account_registry(accounts: &[AccountView]) -> Registry {
         "1 if the last read of the root user's last activity succeeded; only where it is read.",
         id,
     );
+    // Not a cached value: it changes when an event arrives, not with the poll.
+    let last_event = GaugeVec::new(
+        Opts::new(
+            format!("{NAMESPACE}_last_event_timestamp_seconds"),
+            "Unix time (CloudTrail eventTime) of the newest event about this account's root that the exporter acted on (--events.sqs-queue-url); absent until one arrives.",
+        ),
+        id,
+    )
+    .expect("valid metric");
+    r.register(Box::new(last_event.clone()))
+        .expect("unique metric names");
 
     for a in accounts {
         let account = a.account_id.as_deref().unwrap_or("");
+        if let Some(t) = a.last_event_unix {
+            last_event.with_label_values(&[account]).set(t);
+        }
         let labels = &[account];
         success.with_label_values(labels).set(flag(a.last_check_ok));
         if let Some(t) = a.last_success_unix {
@@ -470,6 +484,7 @@ mod tests {
                     access_keys_last_used: [None, Some(1_762_000_000.0)],
                 }),
                 activity_ok: Some(true),
+                last_event_unix: Some(1_763_800_100.0),
                 ..AccountView::default()
             },
         ]
