@@ -16,7 +16,7 @@ fn example_prometheus_and_alertmanager_configurations_are_valid() {
         &require_program("promtool", "prometheus"),
         &["check", "config", "deploy/prometheus/prometheus.yml"],
     );
-    assert!(said.contains("SUCCESS: 14 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 15 rules found"), "{said}");
     let said = run_in_repo(
         &require_program("amtool", "prometheus-alertmanager"),
         &["check-config", "deploy/alertmanager/alertmanager.yml"],
