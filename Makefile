@@ -78,7 +78,7 @@ demo: deps build ## Start the whole stack on loopback (moto, exporter, Prometheu
 
 lint-deploy: $(VENV_LINT)/.installed ## Lint the Dockerfile, Kubernetes manifests, CloudFormation and dashboards.
 	$(VENV_LINT)/bin/hadolint deploy/Dockerfile
-	$(VENV_LINT)/bin/cfn-lint deploy/iam/stackset-role.yaml
+	$(VENV_LINT)/bin/cfn-lint deploy/iam/stackset-role.yaml deploy/cloudformation/*.yaml
 	$(VENV_LINT)/bin/kubernetes-validate --strict --quiet -k 1.30.0 $(K8S_CORE)
 	$(VENV_LINT)/bin/checkov -d deploy --compact --quiet --skip-download
 	@if [ -n "$(DASHBOARD_SCHEMA)" ]; then \
