@@ -141,6 +141,7 @@ fn mfa_removed_flips_the_verdict_within_ten_seconds_while_the_poll_is_hourly() {
         depth(moto, MFA_REMOVED, "mfa-removed") == (0, 0)
     });
     eprintln!("event to flipped verdict: {took:?}");
+    support::promtool_check_metrics(&after.text);
 }
 
 fn support_now() -> f64 {

@@ -383,3 +383,63 @@ impl Listener {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::{Encoder, TextEncoder};
+
+    /// The listener's metrics: names, HELP texts, types and label sets are an interface that
+    /// dashboards and alerts depend on, so any change to them must show up in review.
+    const GOLDEN: &str = "tests/golden/events.prom";
+
+    #[test]
+    fn metrics_match_the_golden_file() {
+        let registry = Registry::new();
+        let m = EventsMetrics::register(&registry);
+        m.received.inc_by(7);
+        m.acted.with_label_values(&["recheck"]).inc_by(3);
+        m.ignored
+            .with_label_values(&[Ignored::UnwatchedAccount.as_str()])
+            .inc();
+        m.malformed
+            .with_label_values(&[Malformed::Json.as_str()])
+            .inc();
+        m.rechecks.inc();
+        m.receive_errors
+            .with_label_values(&["AWS.SimpleQueueService.NonExistentQueue"])
+            .inc_by(2);
+        m.failures.set(2.0);
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut text)
+            .unwrap();
+        let got = String::from_utf8(text).unwrap();
+        // The age is absent until an event is seen, then never negative.
+        assert!(!got.contains("newest_age_seconds "), "{got}");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            got, want,
+            "run with UPDATE_GOLDEN=1 to accept the change, and review the diff"
+        );
+        m.newest.saw(unix_now() + 30.0);
+        m.newest.saw(1.0);
+        let families = m.newest.collect();
+        let age = families[0].get_metric()[0].get_gauge().get_value();
+        assert_eq!(age, 0.0, "an event from the future is not negative in age");
+    }
+
+    #[test]
+    fn throttled_logs_say_how_many_lines_they_held_back() {
+        let t = Throttled::default();
+        assert_eq!(t.due(), Some(0));
+        assert_eq!(t.due(), None);
+        assert_eq!(t.due(), None);
+        *t.last.lock().unwrap() = Instant::now().checked_sub(LOG_EVERY);
+        assert_eq!(t.due(), Some(2));
+    }
+}
