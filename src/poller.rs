@@ -141,6 +141,11 @@ impl Rechecker {
             .map(|t| t.key.clone())
     }
 
+    /// Whether the first poll has ended, so that every watched account is known.
+    pub fn ready(&self) -> bool {
+        lock(&self.shared.state).completed_polls > 0
+    }
+
     /// Checks the account at `key` now and publishes the result; `false` when it is no longer
     /// watched. `starting` runs once no other check of the account is running, just before
     /// this one starts; it returns the time of the newest event this check answers.

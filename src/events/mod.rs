@@ -229,6 +229,16 @@ impl Listener {
     /// backoff, while the exporter goes on serving.
     pub async fn run(self: Arc<Listener>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // Until the first poll has ended, the accounts are not all known (an Organization is
+        // still being listed, the ambient account not yet identified): events would be dropped
+        // as unwatched. They wait in the queue instead; the first poll reads every account
+        // anyway, and the events that come after its check of an account still re-check it.
+        while !self.rechecker.ready() {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
         let mut failures: u32 = 0;
         loop {
             let received = tokio::select! {
@@ -354,7 +364,7 @@ impl Listener {
                 // a running check of the account join it; later ones queue the next.
                 let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
                 answered = pending.remove(&key).unwrap_or_default();
-                Some(answered.newest)
+                (answered.newest > 0.0).then_some(answered.newest)
             })
             .await;
         if watched {
