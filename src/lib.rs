@@ -6,7 +6,8 @@
 //! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
 //! - [`events`]: CloudTrail events from an SQS queue, which re-check an account at once.
 //! - [`snapshot`]: what one poll knows, and the state of each account.
-//! - [`metrics`]: metric names and the exposition, encoded once per poll.
+//! - [`metrics`]: metric names and the exposition, encoded once per poll; the text format
+//!   written straight into one buffer; the `process_*` series.
 //! - [`report`]: the table and JSON output of `check`, and its exit codes.
 //! - [`config`], [`logging`], [`error`]: flags, logs, and the crate's error type.
 //! - [`redact`]: the masking of secrets that every log line and `check` output goes through.

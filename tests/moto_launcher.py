@@ -145,7 +145,8 @@ from xml.sax.saxutils import escape
 
 import boto3
 from botocore.config import Config
-from moto.iam.models import AccountSummary, IAMBackend, VirtualMfaDevice, get_account_id_from, iam_backends
+import moto.iam.models
+from moto.iam.models import AccountSummary, IAMBackend, VirtualMfaDevice, iam_backends
 from moto.organizations.models import organizations_backends
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -185,6 +186,42 @@ def _summary_map(self):
 
 
 AccountSummary.summary_map = property(_summary_map)
+
+# moto finds the account of a request's access key by looking in every account's IAM, in every
+# partition: with 10,000 accounts each request costs tens of milliseconds, and the stand-in,
+# not the exporter, would set the pace. An index of the keys moto issues makes it one lookup.
+KEY_ACCOUNTS = {}  # access key id -> (account id, partition) of the IAM backend that issued it
+_original_account_id_from = moto.iam.models.get_account_id_from
+
+
+def _indexing(issue):
+    def issue_and_index(self, *args, **kwargs):
+        key = issue(self, *args, **kwargs)
+        KEY_ACCOUNTS[key.physical_resource_id] = (self.account_id, self.partition)
+        return key
+    return issue_and_index
+
+
+IAMBackend.create_access_key = _indexing(IAMBackend.create_access_key)
+IAMBackend.create_temp_access_key = _indexing(IAMBackend.create_temp_access_key)
+
+
+def indexed_account(access_key):
+    """The account whose live access key this is, from the index; None if the index does not
+    know it (or the key was deleted since)."""
+    found = KEY_ACCOUNTS.get(access_key)
+    if found is not None and access_key in iam_backends[found[0]][found[1]].access_keys:
+        return found[0]
+    return None
+
+
+def get_account_id_from(access_key):
+    """moto's own lookup, through the index first; keys moto stored some other way are still
+    found by its scan."""
+    return indexed_account(access_key) or _original_account_id_from(access_key)
+
+
+moto.iam.models.get_account_id_from = get_account_id_from
 
 
 def client(endpoint, service, account_id):
@@ -638,6 +675,9 @@ def target_account(principal):
 
 def account_of_key(access_key):
     """The account whose IAM (or assumed-role) access key this is; None if moto does not know it."""
+    found = indexed_account(access_key)
+    if found is not None:
+        return found
     for account_id, account in list(iam_backends.items()):
         if access_key in account["aws"].access_keys:
             return account_id

@@ -104,9 +104,9 @@ impl Listeners {
         self.0.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
-    /// The next connection on any of the sockets.
+    /// The next connection on any of the sockets, with Nagle's algorithm off.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        poll_fn(|cx| {
+        let (stream, peer) = poll_fn(|cx| {
             for listener in &self.0 {
                 if let Poll::Ready(accepted) = listener.poll_accept(cx) {
                     return Poll::Ready(accepted);
@@ -114,7 +114,14 @@ impl Listeners {
             }
             Poll::Pending
         })
-        .await
+        .await?;
+        // A response bigger than the socket's send buffer ends in a short segment, which Nagle
+        // holds back until the client acknowledges the one before, and clients delay that
+        // acknowledgement by up to 40 ms: measured here, the plain /metrics of 1000 accounts
+        // had a p90 of 33 ms against nginx's 2 ms (nginx sets TCP_NODELAY too). A failure
+        // costs only that latency, so it is not a reason to drop the connection.
+        let _ = stream.set_nodelay(true);
+        Ok((stream, peer))
     }
 }
 

@@ -5,8 +5,10 @@
 use std::fmt;
 
 pub mod auth;
+pub mod body;
 pub mod compression;
 pub mod config;
+pub mod deflate;
 pub mod files;
 pub mod landing;
 pub mod listen;

@@ -7,8 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1::Builder;
@@ -21,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
 use super::auth;
+use super::body::Chunks;
 use super::landing;
 use super::listen::Listeners;
 use super::reload::{ConfigWatcher, InForce};
@@ -51,7 +50,7 @@ pub struct Web {
     pub guard: Option<Arc<ConfigWatcher>>,
 }
 
-type Body = Full<Bytes>;
+type Body = Chunks;
 
 /// Serves HTTP (or HTTPS, as the web configuration says) on `listeners` until `shutdown`
 /// completes, then lets open requests finish.
@@ -315,17 +314,15 @@ fn metrics(web: &Web, snapshot: &Snapshot, gzip: bool) -> Response<Body> {
     // The exporter's own metrics are encoded now, so that they are live between polls and
     // there before the first poll ends; the accounts' series were encoded once by the poll.
     let process = web.metrics.encode_per_scrape();
+    // The poll's part of either body is shared with every other scrape, never copied.
     let mut resp = if gzip {
-        let body = snapshot.compressed.gzip_with(&process);
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        let body = Chunks::new(snapshot.compressed.gzip_with(&process));
+        let mut resp = Response::new(body);
         resp.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         resp
     } else {
-        let mut body = Vec::with_capacity(snapshot.exposition.len() + process.len());
-        body.extend_from_slice(&snapshot.exposition);
-        body.extend_from_slice(&process);
-        Response::new(Full::new(Bytes::from(body)))
+        Response::new(Chunks::new([snapshot.exposition.clone(), process]))
     };
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
@@ -346,7 +343,7 @@ fn accepts_gzip<B>(req: &Request<B>) -> bool {
 }
 
 fn html(page: String) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(page)));
+    let mut resp = Response::new(Chunks::from(page));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -355,7 +352,7 @@ fn html(page: String) -> Response<Body> {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut resp = Response::new(Chunks::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -368,6 +365,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 mod tests {
     use super::*;
     use crate::snapshot::AccountView;
+    use bytes::Bytes;
     use http_body_util::BodyExt;
 
     fn web(snapshot: Snapshot) -> Web {

@@ -10,9 +10,15 @@ use prometheus::core::Collector;
 use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::BuildInfo;
+
+pub mod exposition;
+pub mod process;
+
 use crate::aws::activity::RootActivity;
 use crate::posture::{Control, MfaKind, Verdict};
 use crate::snapshot::{AccountView, OrgFeatures};
+use exposition::{Exposition, Family};
+use process::ProcessMetrics;
 
 /// The prefix of every metric about an account's root user.
 pub const NAMESPACE: &str = "aws_root";
@@ -64,7 +70,7 @@ impl ApiCounters {
 #[derive(Debug, Clone)]
 pub struct ExporterMetrics {
     registry: Registry,
-    process: Registry,
+    process: std::sync::Arc<ProcessMetrics>,
     /// The AWS API call counters.
     pub api: ApiCounters,
     poll_duration: Gauge,
@@ -146,13 +152,7 @@ impl ExporterMetrics {
             registry.register(c).expect("unique metric names");
         }
 
-        let process = Registry::new();
-        #[cfg(target_os = "linux")]
-        process
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .expect("unique metric names");
+        let process = std::sync::Arc::new(ProcessMetrics::new());
 
         ExporterMetrics {
             registry,
@@ -192,11 +192,13 @@ impl ExporterMetrics {
         accounts: &[AccountView],
         features: Option<&OrgFeatures>,
     ) -> Bytes {
-        let r = account_registry(accounts);
+        let mut out = Exposition::with_capacity(accounts.len() * BYTES_PER_ACCOUNT + 1024);
+        // `aws_organization_*` sorts before `aws_root_*`, as a registry would write them.
         if let Some(f) = features {
-            organization_series(&r, f);
+            organization_series(&mut out, f);
         }
-        encode(&r.gather())
+        account_series(&mut out, accounts);
+        out.finish()
     }
 
     /// The registry of the exporter's own metrics, encoded for every scrape; other parts of
@@ -207,219 +209,241 @@ impl ExporterMetrics {
 
     /// Encodes the exporter's own metrics and the `process_*` series, as they are now.
     pub fn encode_per_scrape(&self) -> Bytes {
-        let mut families = self.registry.gather();
-        families.extend(self.process.gather());
-        encode(&families)
+        let mut out = Exposition::from(encode_vec(&self.registry.gather()));
+        self.process.encode(&mut out);
+        out.finish()
     }
 }
 
-fn encode(families: &[prometheus::proto::MetricFamily]) -> Bytes {
-    let mut buf = Vec::with_capacity(4096);
+fn encode_vec(families: &[prometheus::proto::MetricFamily]) -> Vec<u8> {
+    // Room for the process series that follow.
+    let mut buf = Vec::with_capacity(8192);
     TextEncoder::new()
         .encode(families, &mut buf)
         .expect("writing to a Vec cannot fail");
-    Bytes::from(buf)
-}
-
-fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let vec = GaugeVec::new(
-        Opts::new(format!("{NAMESPACE}_{name}"), format!("{help} {CACHED}")),
-        labels,
-    )
-    .expect("valid metric");
-    registry
-        .register(Box::new(vec.clone()))
-        .expect("unique metric names");
-    vec
+    buf
 }
 
 /// The Organization's centralized root access features, labelled with its id.
-fn organization_series(r: &Registry, f: &OrgFeatures) {
-    let gauge = |name: &str, help: &str, on: bool| {
-        let vec = GaugeVec::new(
-            Opts::new(format!("{ORG_NAMESPACE}_{name}"), format!("{help} Cached: refreshed with the account list (--organization.refresh-interval).")),
-            &["organization_id"],
-        )
-        .expect("valid metric");
-        vec.with_label_values(&[f.organization_id.as_str()])
-            .set(flag(on));
-        r.register(Box::new(vec)).expect("unique metric names");
-    };
-    gauge(
-        "root_credentials_management_enabled",
-        "1 if the Organization has centralized root access's RootCredentialsManagement enabled (iam:ListOrganizationsFeatures).",
-        f.root_credentials_management,
-    );
-    gauge(
-        "root_sessions_enabled",
-        "1 if the Organization has centralized root access's RootSessions enabled (iam:ListOrganizationsFeatures).",
-        f.root_sessions,
-    );
+fn organization_series(out: &mut Exposition, f: &OrgFeatures) {
+    let help_suffix = "Cached: refreshed with the account list (--organization.refresh-interval).";
+    let families = [
+        (
+            "root_credentials_management_enabled",
+            "1 if the Organization has centralized root access's RootCredentialsManagement enabled (iam:ListOrganizationsFeatures).",
+            f.root_credentials_management,
+        ),
+        (
+            "root_sessions_enabled",
+            "1 if the Organization has centralized root access's RootSessions enabled (iam:ListOrganizationsFeatures).",
+            f.root_sessions,
+        ),
+    ];
+    for (name, help, on) in families {
+        let name = format!("{ORG_NAMESPACE}_{name}");
+        let help = format!("{help} {help_suffix}");
+        out.gauge(&name, &help, &["organization_id"])
+            .sample(&[&f.organization_id], flag(on));
+    }
 }
 
 fn flag(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
-/// A fresh registry holding one poll's per-account series.
-fn account_registry(accounts: &[AccountView]) -> Registry {
-    let r = Registry::new();
-    let id = &["account_id"];
-    let mfa_enabled = gauge_vec(
-        &r,
-        "mfa_enabled",
-        "1 if the root user has any MFA device.",
-        id,
-    );
-    let hardware = gauge_vec(
-        &r,
-        "mfa_hardware",
-        "1 if root MFA is enabled and no virtual MFA device is assigned to the root user (Security Hub IAM.6, CIS 1.6).",
-        id,
-    );
-    let virtual_devices = gauge_vec(
-        &r,
-        "mfa_virtual_devices",
-        "Virtual MFA devices assigned to the root user.",
-        id,
-    );
-    let access_keys = gauge_vec(
-        &r,
-        "access_keys_present",
-        "1 if the root user has access keys (or IAM did not say it has none).",
-        id,
-    );
-    let credentials = gauge_vec(
-        &r,
-        "credentials_present",
-        "0 only when the account positively has no root password, access keys or signing certificates, or no root user.",
-        id,
-    );
-    let info = gauge_vec(
-        &r,
-        "account_info",
-        "A metric with a constant '1' value labeled by the account's id, name and partition.",
-        &["account_id", "account_name", "partition"],
-    );
-    let success = gauge_vec(
-        &r,
-        "check_success",
-        "1 if the last check of this account succeeded.",
-        id,
-    );
-    let timestamp = gauge_vec(
-        &r,
-        "last_successful_check_timestamp_seconds",
-        "Unix time of the last successful check of this account.",
-        id,
-    );
-    let control = gauge_vec(
-        &r,
-        "control_status",
-        "Verdict of each AWS Security Hub control on the root user, one series per status, exactly one of them 1: IAM.4 no root access keys (CIS 1.4), IAM.6 hardware MFA (CIS 1.6), IAM.9 MFA (CIS 1.5). Kept from the last successful check.",
-        &["account_id", "control", "status"],
-    );
-    let devices = gauge_vec(
-        &r,
-        "mfa_devices",
-        "Root's own MFA devices by type (virtual, fido, hardware_totp), told by serial number; only where the inventory is exact (--organization.assume-root).",
-        &["account_id", "type"],
-    );
-    let password_used = gauge_vec(
-        &r,
-        "password_last_used_timestamp_seconds",
-        "Unix time the root user last signed in with its password; absent when never used.",
-        id,
-    );
-    let key_used = gauge_vec(
-        &r,
-        "access_key_last_used_timestamp_seconds",
-        "Unix time each root access key (key=\"1\" the older, \"2\") was last used; absent when never used.",
-        &["account_id", "key"],
-    );
-    let activity_success = gauge_vec(
-        &r,
-        "activity_check_success",
-        "1 if the last read of the root user's last activity succeeded; only where it is read.",
-        id,
-    );
-    // Not a cached value: it changes when an event arrives, not with the poll.
-    let last_event = GaugeVec::new(
-        Opts::new(
-            format!("{NAMESPACE}_last_event_timestamp_seconds"),
-            "Unix time (CloudTrail eventTime) of the newest event about this account's root that the exporter acted on (--events.sqs-queue-url); absent until one arrives.",
-        ),
-        id,
-    )
-    .expect("valid metric");
-    r.register(Box::new(last_event.clone()))
-        .expect("unique metric names");
+const ID: &[&str] = &["account_id"];
 
-    for a in accounts {
-        let account = a.account_id.as_deref().unwrap_or("");
-        if let Some(t) = a.last_event_unix {
-            last_event.with_label_values(&[account]).set(t);
-        }
-        let labels = &[account];
-        success.with_label_values(labels).set(flag(a.last_check_ok));
-        if let Some(t) = a.last_success_unix {
-            timestamp.with_label_values(labels).set(t);
-        }
-        if let Some(ok) = a.activity_ok {
-            activity_success.with_label_values(labels).set(flag(ok));
-        }
-        if let Some(RootActivity {
-            password_last_used,
-            access_keys_last_used,
-        }) = a.activity
-        {
-            if let Some(t) = password_last_used {
-                password_used.with_label_values(labels).set(t);
-            }
-            for (i, used) in access_keys_last_used.iter().enumerate() {
-                if let Some(t) = used {
-                    key_used
-                        .with_label_values(&[account, RootActivity::key_ordinal(i)])
-                        .set(*t);
+/// One family of per-account series: its name (after `aws_root_`), HELP text, label names and
+/// how an account's samples are written. The labels after `account_id` are given in sorted
+/// order, so that the samples come out sorted as a registry would sort them.
+struct AccountSeries {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+    write: fn(&AccountView, &str, &mut Family),
+}
+
+/// Every per-account family, sorted by name as a registry gathers them (a test checks it).
+const ACCOUNT_SERIES: [AccountSeries; 14] = [
+    AccountSeries {
+        name: "access_key_last_used_timestamp_seconds",
+        help: "Unix time each root access key (key=\"1\" the older, \"2\") was last used; absent when never used.",
+        labels: &["account_id", "key"],
+        write: |a, id, f| {
+            let used = a.activity.map(|act| act.access_keys_last_used);
+            for (i, t) in used.iter().flatten().enumerate() {
+                if let Some(t) = t {
+                    f.sample(&[id, RootActivity::key_ordinal(i)], *t);
                 }
             }
-        }
-        if let Some(partition) = &a.partition {
-            info.with_label_values(&[account, a.account_name.as_str(), partition])
-                .set(1.0);
-        }
-        if let Some(p) = &a.posture {
-            mfa_enabled
-                .with_label_values(labels)
-                .set(flag(p.mfa_enabled));
-            hardware.with_label_values(labels).set(flag(p.hardware));
-            virtual_devices
-                .with_label_values(labels)
-                .set(f64::from(p.virtual_devices));
-            access_keys
-                .with_label_values(labels)
-                .set(flag(p.access_keys_present));
-            credentials
-                .with_label_values(labels)
-                .set(flag(p.credentials_present));
-            if let Some(inventory) = p.inventory {
-                for kind in MfaKind::ALL {
-                    devices
-                        .with_label_values(&[account, kind.as_str()])
-                        .set(f64::from(inventory.count(kind)));
-                }
+        },
+    },
+    AccountSeries {
+        name: "access_keys_present",
+        help: "1 if the root user has access keys (or IAM did not say it has none).",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(p) = &a.posture {
+                f.sample(&[id], flag(p.access_keys_present));
             }
+        },
+    },
+    AccountSeries {
+        name: "account_info",
+        help: "A metric with a constant '1' value labeled by the account's id, name and partition.",
+        labels: &["account_id", "account_name", "partition"],
+        write: |a, id, f| {
+            if let Some(partition) = &a.partition {
+                f.sample(&[id, &a.account_name, partition], 1.0);
+            }
+        },
+    },
+    AccountSeries {
+        name: "activity_check_success",
+        help: "1 if the last read of the root user's last activity succeeded; only where it is read.",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(ok) = a.activity_ok {
+                f.sample(&[id], flag(ok));
+            }
+        },
+    },
+    AccountSeries {
+        name: "check_success",
+        help: "1 if the last check of this account succeeded.",
+        labels: ID,
+        write: |a, id, f| f.sample(&[id], flag(a.last_check_ok)),
+    },
+    AccountSeries {
+        name: "control_status",
+        help: "Verdict of each AWS Security Hub control on the root user, one series per status, exactly one of them 1: IAM.4 no root access keys (CIS 1.4), IAM.6 hardware MFA (CIS 1.6), IAM.9 MFA (CIS 1.5). Kept from the last successful check.",
+        labels: &["account_id", "control", "status"],
+        write: |a, id, f| {
+            let Some(p) = &a.posture else { return };
+            let mut statuses = Verdict::ALL;
+            statuses.sort_by_key(|s| s.as_str());
             for c in Control::ALL {
                 let verdict = p.verdict(c);
-                for status in Verdict::ALL {
-                    control
-                        .with_label_values(&[account, c.id(), status.as_str()])
-                        .set(flag(verdict == status));
+                for status in statuses {
+                    f.sample(&[id, c.id(), status.as_str()], flag(verdict == status));
                 }
             }
+        },
+    },
+    AccountSeries {
+        name: "credentials_present",
+        help: "0 only when the account positively has no root password, access keys or signing certificates, or no root user.",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(p) = &a.posture {
+                f.sample(&[id], flag(p.credentials_present));
+            }
+        },
+    },
+    AccountSeries {
+        name: "last_event_timestamp_seconds",
+        help: "Unix time (CloudTrail eventTime) of the newest event about this account's root that the exporter acted on (--events.sqs-queue-url), published as it arrives; absent until one does.",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(t) = a.last_event_unix {
+                f.sample(&[id], t);
+            }
+        },
+    },
+    AccountSeries {
+        name: "last_successful_check_timestamp_seconds",
+        help: "Unix time of the last successful check of this account.",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(t) = a.last_success_unix {
+                f.sample(&[id], t);
+            }
+        },
+    },
+    AccountSeries {
+        name: "mfa_devices",
+        help: "Root's own MFA devices by type (virtual, fido, hardware_totp), told by serial number; only where the inventory is exact (--organization.assume-root).",
+        labels: &["account_id", "type"],
+        write: |a, id, f| {
+            let Some(inventory) = a.posture.and_then(|p| p.inventory) else {
+                return;
+            };
+            let mut kinds = MfaKind::ALL;
+            kinds.sort_by_key(|k| k.as_str());
+            for kind in kinds {
+                f.sample(&[id, kind.as_str()], f64::from(inventory.count(kind)));
+            }
+        },
+    },
+    AccountSeries {
+        name: "mfa_enabled",
+        help: "1 if the root user has any MFA device.",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(p) = &a.posture {
+                f.sample(&[id], flag(p.mfa_enabled));
+            }
+        },
+    },
+    AccountSeries {
+        name: "mfa_hardware",
+        help: "1 if root MFA is enabled and no virtual MFA device is assigned to the root user (Security Hub IAM.6, CIS 1.6).",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(p) = &a.posture {
+                f.sample(&[id], flag(p.hardware));
+            }
+        },
+    },
+    AccountSeries {
+        name: "mfa_virtual_devices",
+        help: "Virtual MFA devices assigned to the root user.",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(p) = &a.posture {
+                f.sample(&[id], f64::from(p.virtual_devices));
+            }
+        },
+    },
+    AccountSeries {
+        name: "password_last_used_timestamp_seconds",
+        help: "Unix time the root user last signed in with its password; absent when never used.",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(t) = a.activity.and_then(|act| act.password_last_used) {
+                f.sample(&[id], t);
+            }
+        },
+    },
+];
+
+/// Bytes of exposition an account takes, about: to size the buffer once.
+const BYTES_PER_ACCOUNT: usize = 1400;
+
+/// Writes one poll's per-account series. Accounts are written in the order of their ids; an
+/// id seen twice is written once, from the view given last.
+fn account_series(out: &mut Exposition, accounts: &[AccountView]) {
+    let mut sorted: Vec<(&str, &AccountView)> = accounts
+        .iter()
+        .map(|a| (a.account_id.as_deref().unwrap_or(""), a))
+        .collect();
+    // Stable, so that of two views with one id the later stays later, and is the one kept.
+    sorted.sort_by_key(|(id, _)| *id);
+    let mut unique: Vec<(&str, &AccountView)> = Vec::with_capacity(sorted.len());
+    for (id, view) in sorted {
+        match unique.last_mut() {
+            Some(last) if last.0 == id => *last = (id, view),
+            _ => unique.push((id, view)),
         }
     }
-    r
+    for series in &ACCOUNT_SERIES {
+        let name = format!("{NAMESPACE}_{}", series.name);
+        let help = format!("{} {CACHED}", series.help);
+        let mut family = out.gauge(&name, &help, series.labels);
+        for (id, view) in &unique {
+            (series.write)(view, id, &mut family);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -514,7 +538,7 @@ mod tests {
         let mut got = m
             .encode_posture(&golden_accounts(), Some(&features))
             .to_vec();
-        got.extend_from_slice(&encode(&m.registry.gather()));
+        got.extend_from_slice(&encode_vec(&m.registry.gather()));
         let got = String::from_utf8(got).unwrap();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -524,6 +548,32 @@ mod tests {
         assert_eq!(
             got, want,
             "run with UPDATE_GOLDEN=1 to accept the change, and review the diff"
+        );
+    }
+
+    #[test]
+    fn account_families_are_in_the_order_a_registry_writes() {
+        let names: Vec<&str> = ACCOUNT_SERIES.iter().map(|s| s.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn accounts_are_written_sorted_and_once_each() {
+        let m = ExporterMetrics::new(&crate::BUILD);
+        let mut accounts = golden_accounts();
+        let want = m.encode_posture(&accounts, None);
+        accounts.reverse();
+        assert_eq!(m.encode_posture(&accounts, None), want, "in any order");
+        let mut stale = accounts[0].clone();
+        stale.last_check_ok = !stale.last_check_ok;
+        accounts.insert(0, stale);
+        assert_eq!(
+            m.encode_posture(&accounts, None),
+            want,
+            "the later of two views of one account"
         );
     }
 
