@@ -67,6 +67,7 @@ bench: venv build $(VENV_CLI)/.installed ## Run the benchmarks behind docs/perfo
 	$(VENV)/bin/python bench/assume_root.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/load.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/roles.py --exporter target/release/aws-root-mfa-exporter
+	$(VENV)/bin/python bench/events.py --exporter target/release/aws-root-mfa-exporter
 
 $(VENV_CLI)/.installed: bench/requirements.txt
 	$(PYTHON) -m venv $(VENV_CLI)
