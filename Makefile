@@ -18,7 +18,7 @@ DEB_BENCH_PACKAGES := prometheus wrk nginx-light
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := web_config basic_auth role_arns shard xml_answer
 
-.PHONY: help run build test deps venv lint lint-deploy bench fuzz demo clean
+.PHONY: help run build test deps venv lint lint-deploy bench bench-scale fuzz demo clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -65,9 +65,15 @@ bench: venv build $(VENV_CLI)/.installed ## Run the benchmarks behind docs/perfo
 	$(VENV)/bin/python bench/bench.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/organization.py --exporter target/release/aws-root-mfa-exporter --aws $(VENV_CLI)/bin/aws
 	$(VENV)/bin/python bench/assume_root.py --exporter target/release/aws-root-mfa-exporter
-	$(VENV)/bin/python bench/load.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/roles.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/events.py --exporter target/release/aws-root-mfa-exporter
+	$(MAKE) --no-print-directory bench-scale
+
+bench-scale: venv build ## The cost curve to 10,000 accounts and /metrics beside nginx (docs/scaling.md); about 30 minutes.
+	@command -v wrk >/dev/null 2>&1 && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_BENCH_PACKAGES)"
+	$(VENV)/bin/python bench/scaling.py --exporter target/release/aws-root-mfa-exporter
+	$(VENV)/bin/python bench/load.py --exporter target/release/aws-root-mfa-exporter --accounts 1000
+	$(VENV)/bin/python bench/load.py --exporter target/release/aws-root-mfa-exporter --accounts 9999 --soak 0
 
 $(VENV_CLI)/.installed: bench/requirements.txt
 	$(PYTHON) -m venv $(VENV_CLI)

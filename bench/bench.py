@@ -62,9 +62,10 @@ def exporter_env(ready, account=ACCOUNT):
     }
 
 
-def start_exporter(binary, env, interval, extra=(), tls=None, ready_within=30):
+def start_exporter(binary, env, interval, extra=(), tls=None, ready_within=30, on_line=None):
     """Starts the exporter and waits until /readyz answers; `tls`, an ssl context, means the
-    exporter serves HTTPS (its web configuration is among `extra`)."""
+    exporter serves HTTPS (its web configuration is among `extra`); `on_line`, if given, is
+    called with every later line the exporter logs."""
     proc = subprocess.Popen(
         [binary, "--web.listen-address", "127.0.0.1:0", "--poll.interval", interval, "--log.level", "info",
          *extra],
@@ -77,7 +78,7 @@ def start_exporter(binary, env, interval, extra=(), tls=None, ready_within=30):
     else:
         raise SystemExit("the exporter did not start")
     # Keep draining stderr so the pipe never fills.
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    threading.Thread(target=lambda: [on_line and on_line(line) for line in proc.stderr], daemon=True).start()
     url = f"{'https' if tls else 'http'}://{addr}"
     deadline = time.time() + ready_within
     while time.time() < deadline:
