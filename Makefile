@@ -66,6 +66,7 @@ bench: venv build $(VENV_CLI)/.installed ## Run the benchmarks behind docs/perfo
 	$(VENV)/bin/python bench/organization.py --exporter target/release/aws-root-mfa-exporter --aws $(VENV_CLI)/bin/aws
 	$(VENV)/bin/python bench/assume_root.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/roles.py --exporter target/release/aws-root-mfa-exporter
+	$(VENV)/bin/python bench/events.py --exporter target/release/aws-root-mfa-exporter
 	$(MAKE) --no-print-directory bench-scale
 
 bench-scale: venv build ## The cost curve to 10,000 accounts and /metrics beside nginx (docs/scaling.md); about 30 minutes.
@@ -84,7 +85,7 @@ demo: deps build ## Start the whole stack on loopback (moto, exporter, Prometheu
 
 lint-deploy: $(VENV_LINT)/.installed ## Lint the Dockerfile, Kubernetes manifests, CloudFormation and dashboards.
 	$(VENV_LINT)/bin/hadolint deploy/Dockerfile
-	$(VENV_LINT)/bin/cfn-lint deploy/iam/stackset-role.yaml
+	$(VENV_LINT)/bin/cfn-lint deploy/iam/stackset-role.yaml deploy/cloudformation/*.yaml
 	$(VENV_LINT)/bin/kubernetes-validate --strict --quiet -k 1.30.0 $(K8S_CORE)
 	$(VENV_LINT)/bin/checkov -d deploy --compact --quiet --skip-download
 	@if [ -n "$(DASHBOARD_SCHEMA)" ]; then \

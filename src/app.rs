@@ -11,6 +11,8 @@ use crate::aws::clients::{self, ClientFactory, load_aws_config};
 use crate::aws::discovery::{self, Discovery, Fleet, Members};
 use crate::config::{Cli, Output};
 use crate::error::Error;
+use crate::events::queue::Queue;
+use crate::events::{EventsMetrics, Listener};
 use crate::metrics::ExporterMetrics;
 use crate::poller::Poller;
 use crate::posture::Control;
@@ -151,6 +153,16 @@ pub async fn serve(cli: &Cli, listeners: Listeners) -> Result<(), Error> {
     let guard = web_config(cli, &metrics).await?;
     let fleet = fleet(cli, &metrics, false).await?;
     let (poller, snapshots) = Poller::new(fleet, cli.poll.concurrency.into(), metrics.clone());
+    let listener = match &cli.events.sqs_queue_url {
+        Some(url) => {
+            let config = load_aws_config(cli.poll.timeout).await;
+            let queue = Queue::new(&ClientFactory::new(&config, &metrics.api), url);
+            let events = EventsMetrics::register(metrics.per_scrape());
+            info!(queue = %url.url, "reading CloudTrail events from SQS");
+            Some(Listener::new(queue, poller.rechecker(), events))
+        }
+        None => None,
+    };
     let tls = guard.as_ref().is_some_and(|g| g.tls_on());
     let web = Web {
         snapshots,
@@ -176,7 +188,21 @@ pub async fn serve(cli: &Cli, listeners: Listeners) -> Result<(), Error> {
     let until_stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let mut poll = tokio::spawn(poller.run(cli.poll.interval, until_stopped(stopped.clone())));
+    let interval = cli.poll.interval;
+    let (poll_stop, events_stop) = (
+        until_stopped(stopped.clone()),
+        until_stopped(stopped.clone()),
+    );
+    // The listener shares the poller's task: if either panics, the exporter stops as for a
+    // poller that stopped, instead of serving without what it claims to do.
+    let mut poll = tokio::spawn(async move {
+        match listener {
+            Some(listener) => {
+                tokio::join!(poller.run(interval, poll_stop), listener.run(events_stop));
+            }
+            None => poller.run(interval, poll_stop).await,
+        }
+    });
     let mut server = tokio::spawn(server::serve(listeners, web, until_stopped(stopped)));
 
     let outcome = supervise(&mut poll, &mut server, shutdown_signal()).await;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::aws::discovery::{Discovery, Members};
 use crate::aws::role::RoleArn;
 use crate::aws::shard::Shard;
+use crate::events::queue::QueueUrl;
 use crate::posture::Control;
 use crate::web::listen::ListenAddress;
 
@@ -43,9 +44,27 @@ pub struct Cli {
     #[command(flatten)]
     pub accounts: AccountFlags,
 
+    /// CloudTrail event flags.
+    #[command(flatten)]
+    pub events: EventFlags,
+
     /// Logging flags.
     #[command(flatten)]
     pub log: LogFlags,
+}
+
+/// CloudTrail events, for detection in seconds between polls.
+#[derive(Debug, Clone, Args)]
+pub struct EventFlags {
+    /// Long-poll this SQS queue for the CloudTrail events (from an EventBridge rule) that can
+    /// change root's posture, and re-check an account the moment one arrives; the poll goes on
+    /// as before.
+    #[arg(
+        long = "events.sqs-queue-url",
+        env = "AWS_ROOT_MFA_EXPORTER_EVENTS_SQS_QUEUE_URL",
+        value_name = "URL"
+    )]
+    pub sqs_queue_url: Option<QueueUrl>,
 }
 
 /// Which accounts to check: by default the ambient credentials' own account.

@@ -111,6 +111,8 @@ impl Error {
 /// The list is closed on purpose: an error code is remote input, and an open label set would
 /// let a misbehaving endpoint create unbounded series.
 const KNOWN_AWS_CODES: &[&str] = &[
+    // SQS, as its JSON protocol names a missing queue (and as its query-compatible header does).
+    "AWS.SimpleQueueService.NonExistentQueue",
     "AccessDenied",
     "AccessDeniedException",
     "ExpiredToken",
@@ -119,9 +121,12 @@ const KNOWN_AWS_CODES: &[&str] = &[
     "InternalFailure",
     "InvalidClientTokenId",
     "InvalidParameterValue",
+    "KmsAccessDenied",
+    "KmsDisabled",
     "MalformedQueryString",
     "NoSuchEntity",
     "OptInRequired",
+    "QueueDoesNotExist",
     "RegionDisabledException",
     "RequestExpired",
     "RequestLimitExceeded",

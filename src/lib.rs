@@ -4,6 +4,7 @@
 //! The core sits at the top; each edge has a folder of its own.
 //! - [`posture`]: the compliance decision, a pure function of the AWS answers.
 //! - [`poller`]: checks every account on a timer and publishes a [`snapshot::Snapshot`].
+//! - [`events`]: CloudTrail events from an SQS queue, which re-check an account at once.
 //! - [`snapshot`]: what one poll knows, and the state of each account.
 //! - [`metrics`]: metric names and the exposition, encoded once per poll; the text format
 //!   written straight into one buffer; the `process_*` series.
@@ -23,6 +24,7 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod logging;
 pub mod metrics;
 pub mod poller;

@@ -1,21 +1,23 @@
 //! The background poller: checks every target on its own timer, up to `--poll.concurrency` at
 //! a time, builds a complete snapshot, encodes it once and publishes it; the HTTP side never
-//! calls AWS.
+//! calls AWS. A [`Rechecker`] checks single accounts between polls (when CloudTrail says their
+//! root changed), under the same per-account locks, and publishes at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
 use tracing::{error, info, warn};
 
 use crate::aws::account::Outcome;
+use crate::aws::activity::RootActivity;
 use crate::aws::discovery::{Fleet, Target};
 use crate::error::Error;
 use crate::metrics::ExporterMetrics;
 use crate::posture::Identity;
-use crate::snapshot::{AccountView, Snapshot};
+use crate::snapshot::{AccountView, OrgFeatures, Snapshot};
 use crate::unix_now;
 use crate::web::compression::Precompressed;
 
@@ -28,10 +30,155 @@ const SPREAD_SHARE: f64 = 0.5;
 pub struct Poller {
     fleet: Fleet,
     concurrency: usize,
-    state: BTreeMap<String, AccountView>,
+    shared: Arc<Shared>,
+}
+
+/// What the poll and the event-driven re-checks share: the accounts' state, this poll's
+/// targets, and one lock per account, so that an account is never checked twice at once and
+/// each check's outcome is folded in the order the checks ran.
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    targets: Mutex<BTreeMap<String, Target>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     metrics: ExporterMetrics,
     publish: watch::Sender<Arc<Snapshot>>,
+    /// Bounds the re-checks that run at once, as `--poll.concurrency` bounds a poll's.
+    rechecks: Semaphore,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    accounts: BTreeMap<String, AccountView>,
     completed_polls: u64,
+    discovered: bool,
+    features: Option<OrgFeatures>,
+}
+
+/// Locks a std mutex whose holder may have panicked: the data is plain state, still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// The lock of the account at `key`.
+    fn account_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.locks).entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Checks `target` while holding its account's lock, and folds the outcome into the
+    /// state. `starting` runs once the lock is held, just before the check: what it returns
+    /// (the newest event the check answers, if any) is recorded with the outcome.
+    async fn check_and_fold(&self, target: Target, starting: impl FnOnce() -> Option<f64>) {
+        let account = self.account_lock(&target.key);
+        let _held = account.lock().await;
+        let event_time = starting();
+        let key = target.key.clone();
+        let name = target.account_name.clone();
+        let known = target.identity.clone();
+        // The check runs in a task of its own, so that a panic in it fails only that account.
+        let outcome = tokio::spawn(async move { check(&target).await })
+            .await
+            .unwrap_or_else(|join| panicked(&join, known));
+        let mut state = lock(&self.state);
+        let view = state.accounts.entry(key).or_default();
+        view.account_name = name;
+        apply(view, outcome, unix_now());
+        if let Some(t) = event_time {
+            view.last_event_unix = Some(view.last_event_unix.map_or(t, |old| old.max(t)));
+        }
+    }
+
+    /// Encodes the state as it is and publishes it.
+    fn publish(&self) -> Arc<Snapshot> {
+        // Encoded under the lock, so that snapshots are published in the order of the
+        // states they show.
+        let state = lock(&self.state);
+        let accounts: Vec<AccountView> = state.accounts.values().cloned().collect();
+        let exposition = self
+            .metrics
+            .encode_posture(&accounts, state.features.as_ref());
+        let snapshot = Arc::new(Snapshot {
+            compressed: Precompressed::deflate(&exposition),
+            exposition,
+            accounts,
+            completed_polls: state.completed_polls,
+            discovered: state.discovered,
+            features: state.features.clone(),
+        });
+        self.publish.send_replace(snapshot.clone());
+        snapshot
+    }
+}
+
+/// Checks single accounts on request, outside the poll schedule (CloudTrail events), with the
+/// poll's locks: never two checks of one account at once.
+#[derive(Debug, Clone)]
+pub struct Rechecker {
+    shared: Arc<Shared>,
+}
+
+impl Rechecker {
+    /// The key of the watched account `account_id`, or `None` when this instance does not
+    /// watch it (another shard's, or not in the fleet).
+    pub fn key_of(&self, account_id: &str) -> Option<String> {
+        let targets = lock(&self.shared.targets);
+        if targets.contains_key(account_id) {
+            return Some(account_id.to_owned());
+        }
+        // The ambient account is keyed by name until its id is known from a check.
+        let state = lock(&self.shared.state);
+        targets
+            .values()
+            .filter(|t| t.identity.is_none())
+            .find(|t| {
+                state
+                    .accounts
+                    .get(&t.key)
+                    .and_then(|v| v.account_id.as_deref())
+                    == Some(account_id)
+            })
+            .map(|t| t.key.clone())
+    }
+
+    /// Whether the first poll has ended, so that every watched account is known.
+    pub fn ready(&self) -> bool {
+        lock(&self.shared.state).completed_polls > 0
+    }
+
+    /// Checks the account at `key` now and publishes the result; `false` when it is no longer
+    /// watched. `starting` runs once no other check of the account is running, just before
+    /// this one starts; it returns the time of the newest event this check answers.
+    pub async fn recheck(&self, key: &str, starting: impl FnOnce() -> Option<f64>) -> bool {
+        let Some(target) = lock(&self.shared.targets).get(key).cloned() else {
+            return false;
+        };
+        let _permit = self.shared.rechecks.acquire().await.expect("never closed");
+        self.shared.check_and_fold(target, starting).await;
+        self.shared.publish();
+        true
+    }
+
+    /// Records that root signed in to the account at `key` at `at` (Unix seconds), from a
+    /// CloudTrail event, and publishes it at once; no AWS call. `false` when the account has
+    /// not been checked yet: its first check will read what there is to read.
+    pub fn signed_in(&self, key: &str, at: f64) -> bool {
+        {
+            let mut state = lock(&self.shared.state);
+            let Some(view) = state.accounts.get_mut(key) else {
+                return false;
+            };
+            let activity = view.activity.get_or_insert_with(RootActivity::default);
+            activity.password_last_used = Some(later(activity.password_last_used, at));
+            view.last_event_unix = Some(later(view.last_event_unix, at));
+        }
+        self.shared.publish();
+        true
+    }
+}
+
+fn later(old: Option<f64>, new: f64) -> f64 {
+    old.map_or(new, |old| old.max(new))
 }
 
 impl Poller {
@@ -42,15 +189,27 @@ impl Poller {
         metrics: ExporterMetrics,
     ) -> (Poller, watch::Receiver<Arc<Snapshot>>) {
         let (publish, snapshots) = watch::channel(Arc::new(Snapshot::default()));
+        let concurrency = concurrency.max(1);
         let poller = Poller {
             fleet,
-            concurrency: concurrency.max(1),
-            state: BTreeMap::new(),
-            metrics,
-            publish,
-            completed_polls: 0,
+            concurrency,
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                targets: Mutex::new(BTreeMap::new()),
+                locks: Mutex::new(HashMap::new()),
+                metrics,
+                publish,
+                rechecks: Semaphore::new(concurrency),
+            }),
         };
         (poller, snapshots)
+    }
+
+    /// What re-checks single accounts on request, sharing this poller's state and locks.
+    pub fn rechecker(&self) -> Rechecker {
+        Rechecker {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Checks every target once as fast as the concurrency allows, then publishes the snapshot.
@@ -59,7 +218,9 @@ impl Poller {
     }
 
     /// Checks every target once, starting the checks evenly over `spread`, then builds, encodes
-    /// and publishes the snapshot.
+    /// and publishes the snapshot. Each outcome is folded in as its check ends, under the
+    /// account's lock, so that a re-check that ran meanwhile is never overwritten by an
+    /// older answer.
     pub async fn poll(&mut self, spread: Duration) -> Arc<Snapshot> {
         let started = Instant::now();
         if let Err(err) = self.fleet.refresh_if_due().await {
@@ -67,9 +228,16 @@ impl Poller {
                   "listing the Organization's accounts failed; keeping the previous list");
         }
         let targets = self.fleet.targets();
-        // Accounts that left the Organization or this shard disappear with their series.
-        let keys: BTreeSet<&str> = targets.iter().map(|t| t.key.as_str()).collect();
-        self.state.retain(|key, _| keys.contains(key.as_str()));
+        {
+            // Accounts that left the Organization or this shard disappear with their series.
+            let keys: BTreeSet<&str> = targets.iter().map(|t| t.key.as_str()).collect();
+            lock(&self.shared.state)
+                .accounts
+                .retain(|key, _| keys.contains(key.as_str()));
+            lock(&self.shared.locks).retain(|key, _| keys.contains(key.as_str()));
+            *lock(&self.shared.targets) =
+                targets.iter().map(|t| (t.key.clone(), t.clone())).collect();
+        }
 
         let gap = spread
             .checked_div(targets.len().max(1) as u32)
@@ -81,36 +249,32 @@ impl Poller {
                 tokio::time::sleep(gap).await;
             }
             let permit = permits.clone().acquire_owned().await.expect("never closed");
-            let key = target.key.clone();
-            let name = target.account_name.clone();
-            let known = target.identity.clone();
-            // Each check runs in its own task, so that a panic in it fails only that account.
-            let task = tokio::spawn(async move {
+            let shared = self.shared.clone();
+            running.push(tokio::spawn(async move {
                 let _permit = permit;
-                let outcome = check(&target).await;
-                (outcome, unix_now())
-            });
-            running.push((key, name, known, task));
+                shared.check_and_fold(target, || None).await;
+            }));
         }
-        for (key, name, known, task) in running {
-            let (outcome, at) = task
-                .await
-                .unwrap_or_else(|join| (panicked(&join, known), unix_now()));
-            let view = self.state.entry(key).or_default();
-            view.account_name = name;
-            apply(view, outcome, at);
+        for task in running {
+            // A panic in the check is caught inside; this one only ends with the runtime.
+            let _ = task.await;
         }
 
         let elapsed = started.elapsed().as_secs_f64();
-        self.metrics.set_poll_duration(elapsed);
-        self.metrics
-            .set_fleet(self.state.len(), self.fleet.discovery_ok());
-        self.completed_polls += 1;
-        let accounts: Vec<AccountView> = self.state.values().cloned().collect();
-        let failed = accounts.iter().filter(|a| !a.last_check_ok).count();
+        let metrics = &self.shared.metrics;
+        metrics.set_poll_duration(elapsed);
+        let (watched, failed) = {
+            let mut state = lock(&self.shared.state);
+            state.completed_polls += 1;
+            state.discovered = self.fleet.discovered();
+            state.features = self.fleet.features();
+            let failed = state.accounts.values().filter(|a| !a.last_check_ok).count();
+            (state.accounts.len(), failed)
+        };
+        metrics.set_fleet(watched, self.fleet.discovery_ok());
         if self.fleet.discovered() {
             info!(
-                accounts = accounts.len(),
+                accounts = watched,
                 failed,
                 duration_seconds = (elapsed * 1000.0).round() / 1000.0,
                 "poll finished"
@@ -122,18 +286,7 @@ impl Poller {
                 "poll finished without any account: the Organization's accounts have never been listed"
             );
         }
-        let features = self.fleet.features();
-        let exposition = self.metrics.encode_posture(&accounts, features.as_ref());
-        let snapshot = Arc::new(Snapshot {
-            compressed: Precompressed::deflate(&exposition),
-            exposition,
-            accounts,
-            completed_polls: self.completed_polls,
-            discovered: self.fleet.discovered(),
-            features,
-        });
-        self.publish.send_replace(snapshot.clone());
-        snapshot
+        self.shared.publish()
     }
 
     /// Polls now and then every `interval` until `shutdown` completes; polls never overlap. The
@@ -144,12 +297,13 @@ impl Poller {
         let mut ticks = tokio::time::interval(interval);
         // A poll that overruns the interval delays the next one instead of causing a burst.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut completed = 0u64;
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = ticks.tick() => {}
             }
-            let spread = if self.completed_polls == 0 {
+            let spread = if completed == 0 {
                 Duration::ZERO
             } else {
                 interval.mul_f64(SPREAD_SHARE)
@@ -158,6 +312,7 @@ impl Poller {
                 _ = &mut shutdown => return,
                 _ = self.poll(spread) => {}
             }
+            completed += 1;
         }
     }
 }
@@ -187,7 +342,13 @@ pub fn apply(view: &mut AccountView, outcome: Outcome, now_unix: f64) {
     }
     match outcome.activity {
         None => {}
-        Some(Ok(activity)) => {
+        Some(Ok(mut activity)) => {
+            // A root sign-in that CloudTrail reported may be newer than the credential
+            // report, which IAM regenerates at most every four hours: a sign-in time never
+            // goes back.
+            if let Some(seen) = view.activity.and_then(|a| a.password_last_used) {
+                activity.password_last_used = Some(later(activity.password_last_used, seen));
+            }
             view.activity = Some(activity);
             view.activity_ok = Some(true);
         }

@@ -28,6 +28,9 @@ pub struct AccountView {
     pub activity: Option<RootActivity>,
     /// Whether the last read of root's activity succeeded; `None` where it is not read.
     pub activity_ok: Option<bool>,
+    /// Unix time (`detail.eventTime`) of the newest CloudTrail event about this account's
+    /// root that the exporter acted on (`--events.sqs-queue-url`).
+    pub last_event_unix: Option<f64>,
 }
 
 impl AccountView {

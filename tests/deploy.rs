@@ -16,7 +16,7 @@ fn example_prometheus_and_alertmanager_configurations_are_valid() {
         &require_program("promtool", "prometheus"),
         &["check", "config", "deploy/prometheus/prometheus.yml"],
     );
-    assert!(said.contains("SUCCESS: 14 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 15 rules found"), "{said}");
     let said = run_in_repo(
         &require_program("amtool", "prometheus-alertmanager"),
         &["check-config", "deploy/alertmanager/alertmanager.yml"],
@@ -145,4 +145,42 @@ fn the_demo_starts_the_stack_and_its_addresses_answer() {
         std::net::TcpStream::connect(addrs[0]).is_err(),
         "the exporter was stopped"
     );
+}
+
+#[test]
+fn the_event_rules_match_what_the_exporter_acts_on() {
+    use aws_root_mfa_exporter::events::parse::POSTURE_EVENTS;
+    for template in [
+        "deploy/cloudformation/events-account.yaml",
+        "deploy/cloudformation/events-organization.yaml",
+    ] {
+        let text = repo_file(template);
+        for name in POSTURE_EVENTS {
+            assert!(text.contains(name), "{template} does not match {name}");
+        }
+        for needed in [
+            "ConsoleLogin",
+            "SqsManagedSseEnabled",
+            "deadLetterTargetArn",
+        ] {
+            assert!(text.contains(needed), "{template} lacks {needed}");
+        }
+    }
+    // The StackSet's member template writes the names on one line; every one is there.
+    let org = repo_file("deploy/cloudformation/events-organization.yaml");
+    let member = org.split("TemplateBody:").nth(1).unwrap();
+    for name in POSTURE_EVENTS {
+        assert!(
+            member.contains(name),
+            "the member rule does not match {name}"
+        );
+    }
+    let policy: Value = serde_json::from_str(&repo_file("deploy/iam/events-policy.json")).unwrap();
+    let actions: Vec<&str> = policy["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["sqs:ReceiveMessage", "sqs:DeleteMessage"]);
 }

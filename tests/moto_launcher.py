@@ -74,6 +74,14 @@ moto picks member account ids; the ready line then also carries
   "organization": {"management": ID, "members": {NAME: ID, ...}, "id": "o-..."}
 `POST /_fixture/organization` with {"remove": [ID, ...], "status": {ID: STATUS}, "features":
 [...], "root_session_seconds": N} changes membership and settings while the server runs.
+`POST /_fixture/sqs` with {"account": ID, "queue": NAME, "op": ...} works a queue of that account
+(the one whose credentials the exporter uses): "create" (answers {"url": ...}), "delete",
+"depth" (answers {"visible": N, "in_flight": N}), or "send" with "apply": [SPEC, ...] (applied
+first, as /_fixture/accounts does: a root change), "bodies": [TEXT, ...] (sent as they are) and
+"events": [{"account": ID, "name": "DeactivateMFADevice", "identity": "Root", "time": ISO
+(default now), "result": "Success", "error": CODE}, ...] (each sent as the EventBridge envelope of
+the CloudTrail event: detail-type "AWS Console Sign In via CloudTrail" for ConsoleLogin, else
+"AWS API Call via CloudTrail"), ten to a SendMessageBatch.
 `GET /_fixture/stats` counts the AWS requests seen, by "service:Action" (`DELETE` reads and
 resets them); sts:AssumeRoot is also counted by target ("sts:AssumeRoot:ACCOUNT"), and a root
 session's calls by its account ("iam:ListMFADevices:ACCOUNT"). Two-part keys alone add up to
@@ -484,6 +492,69 @@ def apply_account(endpoint, spec, with_credentials=True):
     return creds
 
 
+def cloudtrail_envelope(event):
+    """The EventBridge envelope of one CloudTrail event, as an EventBridge rule delivers it to SQS."""
+    account = event["account"]
+    name = event.get("name", "DeactivateMFADevice")
+    when = event.get("time") or datetime.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    identity = event.get("identity", "Root")
+    sign_in = name == "ConsoleLogin"
+    user = ({"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root", "accountId": account}
+            if identity == "Root" else
+            {"type": identity, "principalId": "AIDAFIXTURE", "arn": f"arn:aws:iam::{account}:user/alice",
+             "accountId": account, "userName": "alice"})
+    detail = {
+        "eventVersion": "1.09", "userIdentity": user, "eventTime": when,
+        "eventSource": "signin.amazonaws.com" if sign_in else "iam.amazonaws.com",
+        "eventName": name, "awsRegion": REGION, "sourceIPAddress": "192.0.2.1",
+        "userAgent": "fixture", "requestID": str(uuid.uuid4()), "eventID": str(uuid.uuid4()),
+        "readOnly": False, "eventType": "AwsConsoleSignIn" if sign_in else "AwsApiCall",
+        "managementEvent": True, "recipientAccountId": account, "eventCategory": "Management",
+    }
+    if sign_in:
+        detail["responseElements"] = {"ConsoleLogin": event.get("result", "Success")}
+        detail["additionalEventData"] = {"MFAUsed": "Yes", "LoginTo": "https://console.aws.amazon.com/"}
+    else:
+        detail["requestParameters"] = {"serialNumber": f"arn:aws:iam::{account}:mfa/root"}
+        detail["responseElements"] = None
+    if event.get("error"):
+        detail["errorCode"] = event["error"]
+        detail["errorMessage"] = "injected by the test launcher"
+    return {
+        "version": "0", "id": str(uuid.uuid4()),
+        "detail-type": "AWS Console Sign In via CloudTrail" if sign_in else "AWS API Call via CloudTrail",
+        "source": "aws.signin" if sign_in else "aws.iam", "account": account, "time": when,
+        "region": REGION, "resources": [], "detail": detail,
+    }
+
+
+def sqs_fixture(endpoint, change):
+    """POST /_fixture/sqs: creates, deletes, measures or fills a queue (see the module's doc)."""
+    sqs = client(endpoint, "sqs", change["account"])
+    name, op = change["queue"], change["op"]
+    if op == "create":
+        return {"url": sqs.create_queue(QueueName=name)["QueueUrl"]}
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    if op == "delete":
+        sqs.delete_queue(QueueUrl=url)
+        return {}
+    if op == "depth":
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return {"visible": int(attrs["ApproximateNumberOfMessages"]),
+                "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
+    if op != "send":
+        raise ValueError(f"unknown op {op!r}")
+    for spec in change.get("apply", []):
+        apply_account(endpoint, spec, with_credentials=False)
+    bodies = list(change.get("bodies", [])) + [json.dumps(cloudtrail_envelope(e)) for e in change.get("events", [])]
+    for i in range(0, len(bodies), 10):
+        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i:i + 10])]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    return {"sent": len(bodies)}
+
+
 def org_backend(management_id):
     return organizations_backends[management_id]["aws"]
 
@@ -854,6 +925,12 @@ class Fixtures:
                 set_member_status(management, account_id, status)
             start_response("204 No Content", [])
             return [b""]
+        if environ.get("PATH_INFO") == "/_fixture/sqs" and environ["REQUEST_METHOD"] == "POST":
+            try:
+                answer = sqs_fixture(self.endpoint_ref[0], json.loads(self._body(environ) or b"{}"))
+            except (ValueError, KeyError) as e:
+                return self._json(start_response, "400 Bad Request", {"error": str(e)})
+            return self._json(start_response, "200 OK", answer)
         if environ.get("PATH_INFO") == "/_fixture/stats":
             with LOCK:
                 stats = dict(STATS)

@@ -139,6 +139,9 @@ const ASSUME_ROOT_ONLY: [&str; 3] = [
     "aws_root_access_key_last_used_timestamp_seconds",
 ];
 
+/// Metrics only `--events.sqs-queue-url` exports: the other runs cannot show them.
+const EVENTS_ONLY: &str = "aws_root_mfa_exporter_events_";
+
 fn assume_root_only(expr: &str) -> bool {
     ASSUME_ROOT_ONLY.iter().any(|m| expr.contains(m))
 }
@@ -239,7 +242,7 @@ fn alerts_fire_for_the_right_accounts_reach_alertmanager_and_resolve_when_fixed(
     // Every panel of the dashboard has data, and the fleet counts are right.
     // (Rates need two scrapes in their window, hence the wait.)
     for (title, expr) in dashboard_queries() {
-        if assume_root_only(&expr) {
+        if assume_root_only(&expr) || expr.contains(EVENTS_ONLY) {
             continue;
         }
         wait_until(
@@ -380,5 +383,87 @@ fn root_activity_alerts_fire_and_the_assume_root_panels_have_data() {
         "AwsOrganizationRootAccessDisabled to fire",
         Duration::from_secs(60),
         || prometheus_alerts(prometheus).contains_key("AwsOrganizationRootAccessDisabled"),
+    );
+}
+
+/// Alerts in Prometheus in `state` (`pending` or `firing`), by name.
+fn alerts_in_state(prometheus: SocketAddr, state: &str) -> BTreeSet<String> {
+    get_json(prometheus, "/api/v1/alerts")["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == state)
+        .map(|a| a["labels"]["alertname"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_cloudtrail_event_fires_the_alert_within_an_evaluation_while_the_poll_is_hourly() {
+    const ACCOUNT: &str = "300000000001";
+    const QUEUE: &str = "stack-events";
+    let moto = Moto::start(&json!({"accounts": [
+        {"id": ACCOUNT, "mfa_enabled": true, "unassigned": 1},
+    ]}));
+    let url = moto.sqs(&json!({"account": ACCOUNT, "queue": QUEUE, "op": "create"}))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let exporter = Exporter::start(
+        &moto.env_for(ACCOUNT),
+        &["--poll.interval", "1h", "--events.sqs-queue-url", &url],
+    );
+    exporter.wait_ready();
+    let dir = tempdir("stack-events");
+    let (_am, alertmanager) = start_alertmanager(&dir);
+    let (_prom, prometheus) = start_prometheus(&dir, exporter.addr, alertmanager);
+    wait_until(
+        "Prometheus to see the account with MFA",
+        Duration::from_secs(30),
+        || !query(prometheus, "aws_root_mfa_enabled == 1").is_empty(),
+    );
+    assert!(prometheus_alerts(prometheus).is_empty());
+
+    // Root's MFA removed, and CloudTrail's event on the queue: with a 1 s scrape and
+    // evaluation interval, the alert fires within seconds, not at the next poll an hour on.
+    let sent = std::time::Instant::now();
+    moto.sqs(&json!({"account": ACCOUNT, "queue": QUEUE, "op": "send",
+        "apply": [{"id": ACCOUNT, "mfa_enabled": false}],
+        "events": [{"account": ACCOUNT, "name": "DeactivateMFADevice"}]}));
+    wait_until(
+        "AwsRootMfaDisabled to fire after the event",
+        Duration::from_secs(10),
+        || prometheus_alerts(prometheus).contains_key("AwsRootMfaDisabled"),
+    );
+    eprintln!("event to firing alert: {:?}", sent.elapsed());
+    // The panels that only events feed have data.
+    for (title, expr) in dashboard_queries() {
+        if expr.contains(EVENTS_ONLY) {
+            wait_until(
+                &format!("panel {title:?} to return data: {expr}"),
+                Duration::from_secs(30),
+                || !query(prometheus, &expr).is_empty(),
+            );
+        }
+    }
+    wait_until(
+        "the alert to reach Alertmanager",
+        Duration::from_secs(30),
+        || alertmanager_alerts(alertmanager).contains_key("AwsRootMfaDisabled"),
+    );
+
+    // The queue disappears: the queue alert goes pending at once (it fires after 15 minutes).
+    moto.sqs(&json!({"account": ACCOUNT, "queue": QUEUE, "op": "delete"}));
+    wait_until(
+        "AwsRootMfaExporterEventQueueFailing to be pending",
+        // The receive under way when the queue went may wait its 20 s out first.
+        Duration::from_secs(45),
+        || alerts_in_state(prometheus, "pending").contains("AwsRootMfaExporterEventQueueFailing"),
+    );
+    // And resolves once the queue can be read again.
+    moto.sqs(&json!({"account": ACCOUNT, "queue": QUEUE, "op": "create"}));
+    wait_until(
+        "AwsRootMfaExporterEventQueueFailing to clear",
+        Duration::from_secs(45),
+        || !alerts_in_state(prometheus, "pending").contains("AwsRootMfaExporterEventQueueFailing"),
     );
 }

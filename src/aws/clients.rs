@@ -23,12 +23,16 @@ use crate::metrics::ApiCounters;
 /// `AWS_REGION` to a region of their partition.
 const FALLBACK_REGION: &str = "us-east-1";
 
+/// The call timeout of a client whose configuration has none (tests build such).
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The environment variables that name an endpoint for the calls this exporter makes.
 const ENDPOINT_VARIABLES: &[&str] = &[
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_STS",
     "AWS_ENDPOINT_URL_IAM",
     "AWS_ENDPOINT_URL_ORGANIZATIONS",
+    "AWS_ENDPOINT_URL_SQS",
 ];
 
 /// What to tell a person whose exporter found no credentials: the chain's own message lists
@@ -195,6 +199,24 @@ impl ClientFactory {
             .interceptor(self.interceptor())
             .build();
         aws_sdk_organizations::Client::from_conf(conf)
+    }
+
+    /// An SQS client with the ambient credentials, for `region` when given (a queue URL names
+    /// its region, which may not be the configured one). Its calls may take `long_poll`
+    /// longer than the others: a long-polled receive waits that long by design.
+    pub fn sqs(&self, region: Option<String>, long_poll: Duration) -> aws_sdk_sqs::Client {
+        let call = self
+            .sdk
+            .timeout_config()
+            .and_then(|t| t.operation_timeout())
+            .unwrap_or(DEFAULT_CALL_TIMEOUT);
+        let mut conf = aws_sdk_sqs::config::Builder::from(&self.sdk)
+            .interceptor(self.interceptor())
+            .timeout_config(timeout_config(call + long_poll));
+        if let Some(region) = region {
+            conf = conf.region(Region::new(region));
+        }
+        aws_sdk_sqs::Client::from_conf(conf.build())
     }
 
     fn interceptor(&self) -> ApiCallInterceptor {

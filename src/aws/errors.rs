@@ -204,6 +204,8 @@ fn operation_error_code(err: &ErasedError) -> Option<&str> {
         aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError,
         aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMFADevicesError,
         aws_sdk_organizations::operation::list_accounts::ListAccountsError,
+        aws_sdk_sqs::operation::receive_message::ReceiveMessageError,
+        aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchError,
     );
     None
 }

@@ -264,7 +264,7 @@ struct AccountSeries {
 }
 
 /// Every per-account family, sorted by name as a registry gathers them (a test checks it).
-const ACCOUNT_SERIES: [AccountSeries; 13] = [
+const ACCOUNT_SERIES: [AccountSeries; 14] = [
     AccountSeries {
         name: "access_key_last_used_timestamp_seconds",
         help: "Unix time each root access key (key=\"1\" the older, \"2\") was last used; absent when never used.",
@@ -337,6 +337,16 @@ const ACCOUNT_SERIES: [AccountSeries; 13] = [
         write: |a, id, f| {
             if let Some(p) = &a.posture {
                 f.sample(&[id], flag(p.credentials_present));
+            }
+        },
+    },
+    AccountSeries {
+        name: "last_event_timestamp_seconds",
+        help: "Unix time (CloudTrail eventTime) of the newest event about this account's root that the exporter acted on (--events.sqs-queue-url), published as it arrives; absent until one does.",
+        labels: ID,
+        write: |a, id, f| {
+            if let Some(t) = a.last_event_unix {
+                f.sample(&[id], t);
             }
         },
     },
@@ -498,6 +508,7 @@ mod tests {
                     access_keys_last_used: [None, Some(1_762_000_000.0)],
                 }),
                 activity_ok: Some(true),
+                last_event_unix: Some(1_763_800_100.0),
                 ..AccountView::default()
             },
         ]

@@ -160,6 +160,26 @@ impl Moto {
         self.post_fixture("/_fixture/accounts", specs, 200);
     }
 
+    /// Works an SQS queue of the stand-in (`POST /_fixture/sqs`: create, delete, depth, send)
+    /// and returns its answer.
+    pub fn sqs(&self, change: &Value) -> Value {
+        let addr: SocketAddr = self.endpoint.trim_start_matches("http://").parse().unwrap();
+        let resp = http(
+            addr,
+            "POST",
+            "/_fixture/sqs",
+            &[],
+            change.to_string().as_bytes(),
+        );
+        assert_eq!(
+            resp.status,
+            200,
+            "POST /_fixture/sqs {change} failed: {}",
+            resp.text()
+        );
+        serde_json::from_slice(&resp.body).expect("a JSON answer")
+    }
+
     fn post_fixture(&self, path: &str, body: &Value, want: u16) {
         let addr: SocketAddr = self.endpoint.trim_start_matches("http://").parse().unwrap();
         let resp = http(addr, "POST", path, &[], body.to_string().as_bytes());
