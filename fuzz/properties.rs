@@ -98,9 +98,9 @@ pub fn xml_answer(data: &[u8]) {
 /// encoder, always inflates to exactly the text it was made of; so does the small encoder's
 /// stream on its own. The first byte chooses where the input splits into the two parts.
 pub fn gzip_body(data: &[u8]) {
-    use std::io::Read as _;
     use aws_root_mfa_exporter::web::compression::Precompressed;
     use aws_root_mfa_exporter::web::deflate::deflate_into;
+    use std::io::Read as _;
 
     let Some((&first, rest)) = data.split_first() else {
         return;

@@ -43,6 +43,10 @@ struct Shared {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     metrics: ExporterMetrics,
     publish: watch::Sender<Arc<Snapshot>>,
+    /// Held while a snapshot is encoded and published, so that snapshots are published in the
+    /// order of the states they show, without holding `state` (and so every check that ends
+    /// meanwhile) for the encoding, a third of a second at 10,000 accounts.
+    publishing: Mutex<()>,
     /// Bounds the re-checks that run at once, as `--poll.concurrency` bounds a poll's.
     rechecks: Semaphore,
 }
@@ -91,20 +95,25 @@ impl Shared {
 
     /// Encodes the state as it is and publishes it.
     fn publish(&self) -> Arc<Snapshot> {
-        // Encoded under the lock, so that snapshots are published in the order of the
-        // states they show.
-        let state = lock(&self.state);
-        let accounts: Vec<AccountView> = state.accounts.values().cloned().collect();
-        let exposition = self
-            .metrics
-            .encode_posture(&accounts, state.features.as_ref());
+        let _in_order = lock(&self.publishing);
+        let (accounts, completed_polls, discovered, features) = {
+            let state = lock(&self.state);
+            let accounts: Vec<AccountView> = state.accounts.values().cloned().collect();
+            (
+                accounts,
+                state.completed_polls,
+                state.discovered,
+                state.features.clone(),
+            )
+        };
+        let exposition = self.metrics.encode_posture(&accounts, features.as_ref());
         let snapshot = Arc::new(Snapshot {
             compressed: Precompressed::deflate(&exposition),
             exposition,
             accounts,
-            completed_polls: state.completed_polls,
-            discovered: state.discovered,
-            features: state.features.clone(),
+            completed_polls,
+            discovered,
+            features,
         });
         self.publish.send_replace(snapshot.clone());
         snapshot
@@ -199,6 +208,7 @@ impl Poller {
                 locks: Mutex::new(HashMap::new()),
                 metrics,
                 publish,
+                publishing: Mutex::new(()),
                 rechecks: Semaphore::new(concurrency),
             }),
         };

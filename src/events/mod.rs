@@ -427,15 +427,7 @@ mod tests {
         let got = String::from_utf8(text).unwrap();
         // The age is absent until an event is seen, then never negative.
         assert!(!got.contains("newest_age_seconds "), "{got}");
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, &got).unwrap();
-        }
-        let want = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(
-            got, want,
-            "run with UPDATE_GOLDEN=1 to accept the change, and review the diff"
-        );
+        crate::metrics::assert_golden(GOLDEN, &got);
         m.newest.saw(unix_now() + 30.0);
         m.newest.saw(1.0);
         let families = m.newest.collect();

@@ -446,6 +446,22 @@ fn account_series(out: &mut Exposition, accounts: &[AccountView]) {
     }
 }
 
+/// Compares `got` with the golden file at `path` (from the crate's root), or rewrites the file
+/// when `UPDATE_GOLDEN` is set: names, HELP texts, types and label sets are an interface, so a
+/// change to them must show up in review.
+#[cfg(test)]
+pub(crate) fn assert_golden(path: &str, got: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        got, want,
+        "run with UPDATE_GOLDEN=1 to accept the change, and review the diff"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,15 +556,7 @@ mod tests {
             .to_vec();
         got.extend_from_slice(&encode_vec(&m.registry.gather()));
         let got = String::from_utf8(got).unwrap();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, &got).unwrap();
-        }
-        let want = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(
-            got, want,
-            "run with UPDATE_GOLDEN=1 to accept the change, and review the diff"
-        );
+        assert_golden(GOLDEN, &got);
     }
 
     #[test]
