@@ -45,7 +45,7 @@ struct Shared {
     publish: watch::Sender<Arc<Snapshot>>,
     /// Held while a snapshot is encoded and published, so that snapshots are published in the
     /// order of the states they show, without holding `state` (and so every check that ends
-    /// meanwhile) for the encoding, a third of a second at 10,000 accounts.
+    /// meanwhile) for the encoding and deflating: 18 ms and 115 ms at 10,000 accounts here.
     publishing: Mutex<()>,
     /// Bounds the re-checks that run at once, as `--poll.concurrency` bounds a poll's.
     rechecks: Semaphore,
