@@ -19,12 +19,20 @@ use super::deflate::deflate_into;
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// The gzip form of the part of a response that changes once per poll.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Precompressed {
     /// The gzip header and the deflated data, ending in a sync flush.
     head: Bytes,
     crc: crc32fast::Hasher,
     len: u64,
+}
+
+impl Default for Precompressed {
+    /// Nothing yet (before the first poll), but still a gzip header and an empty deflate part,
+    /// so that a scrape's lines can close it.
+    fn default() -> Self {
+        Precompressed::deflate(b"")
+    }
 }
 
 impl Precompressed {
@@ -118,6 +126,12 @@ mod tests {
                 compressed.gzip_with(b"other")[0].as_ptr()
             );
         }
+    }
+
+    #[test]
+    fn before_the_first_poll_a_scrape_is_still_valid_gzip() {
+        let tail = b"aws_root_mfa_exporter_build_info 1\n";
+        assert_eq!(gunzip(Precompressed::default().gzip_with(tail)), tail);
     }
 
     #[test]

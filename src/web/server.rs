@@ -466,6 +466,20 @@ mod tests {
             unzipped.contains("\nprocess_start_time_seconds "),
             "{unzipped}"
         );
+
+        // Before the first poll there are only the exporter's own series, in gzip too.
+        let early = web(Snapshot::default());
+        let zipped = body(route(&early, &Method::GET, "/metrics", true)).await;
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&zipped[..]),
+            &mut unzipped,
+        )
+        .expect("valid gzip before the first poll");
+        assert!(
+            unzipped.starts_with("# HELP aws_root_mfa_exporter_"),
+            "{unzipped}"
+        );
     }
 
     #[test]
