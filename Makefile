@@ -71,6 +71,7 @@ bench: venv build $(VENV_CLI)/.installed ## Run the benchmarks behind docs/perfo
 
 bench-scale: venv build ## The cost curve to 10,000 accounts and /metrics beside nginx (docs/scaling.md); about 30 minutes.
 	@command -v wrk >/dev/null 2>&1 && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || $(MAKE) --no-print-directory debian PACKAGES="$(DEB_BENCH_PACKAGES)"
+	$(CARGO) bench --locked --bench scrape_parts
 	$(VENV)/bin/python bench/scaling.py --exporter target/release/aws-root-mfa-exporter
 	$(VENV)/bin/python bench/load.py --exporter target/release/aws-root-mfa-exporter --accounts 1000
 	$(VENV)/bin/python bench/load.py --exporter target/release/aws-root-mfa-exporter --accounts 9999 --soak 0
