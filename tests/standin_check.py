@@ -14,7 +14,6 @@ Usage: python tests/standin_check.py   (prints "N passed, M failed"; exit status
 Everything stays on loopback: the "global endpoint" case only sets the Host header.
 """
 
-import base64
 import csv
 import datetime
 import io
